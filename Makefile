@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 REQS := requirements-dev.txt matchmaker/requirements.txt stats_tracker/requirements.txt game_rps/requirements.txt
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv test lint typecheck test-lib test-matchmaker test-stats test-game test-release test-static test-e2e bench run demo
+.PHONY: help venv test lint typecheck bench
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): $(REQS) varcade_workers/pyproject.toml
 	@echo "==> creating $(VENV) and installing dependencies"
@@ -35,24 +35,14 @@ typecheck: $(STAMP) ## mypy on the library (Python 3.10 rules)
 
 VENV_ABS := $(CURDIR)/$(VENV)
 
-test-lib: $(STAMP) ## the library's tests
-	@echo "==> varcade_workers tests"
-	cd varcade_workers && $(PYTEST) tests
 
-test-matchmaker: $(STAMP) ## matchmaker tests
-	@echo "==> matchmaker tests"
-	cd matchmaker && $(PYTEST) tests
+# Each part of the repository adds its targets in mk/NN-part.mk and appends them to
+# TEST_TARGETS (run by `make test`, in file order) and BENCH_TARGETS (run by `make bench`).
+TEST_TARGETS :=
+BENCH_TARGETS :=
+include $(sort $(wildcard mk/*.mk))
 
-test-stats: $(STAMP) ## stats_tracker tests
-	@echo "==> stats_tracker tests"
-	cd stats_tracker && $(PYTEST) tests
-
-test-game: $(STAMP) ## game_rps server and page tests
-	@echo "==> game_rps tests"
-	cd game_rps && $(PYTEST) tests
-
-test: lint typecheck test-lib test-matchmaker test-stats test-game ## every check and test (what CI runs)
+test: lint typecheck $(TEST_TARGETS) ## every check and test (what CI runs)
 	@echo "==> all tests passed"
 
-bench: $(STAMP) ## benchmarks (print figures)
-	@echo "==> benchmarks"
+bench: $(BENCH_TARGETS) ## benchmarks (print figures, assert nothing)
