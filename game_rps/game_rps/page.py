@@ -1,0 +1,234 @@
+"""The web page's server: the static client, its configuration and the development token service.
+
+The game server process mounts this app on CLIENT_PORT. The page is plain files (no build step),
+so the server only hands the page what it cannot know: the service addresses, the fighter table
+(one copy, in game_rps.fighters) and, in development only, player tokens (in production the arcade
+portal issues them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+log = logging.getLogger("game_rps.page")
+
+PRODUCT_ID = "exrps"
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
+DEV_JWT_SECRET = "varcade-dev-jwt-secret"
+DEFAULT_MATCHMAKER_URL = "http://127.0.0.1:5050"
+DEFAULT_STATS_TRACKER_URL = "http://127.0.0.1:5000"
+USERNAME_MAX_LENGTH = 32
+# user ids are uuid5(namespace, username): stable across restarts, so a name keeps its stats.
+USER_ID_NAMESPACE = uuid.UUID("5f0c3e52-8a4b-4f3e-9d39-6c1b2a7e0d11")
+WEAPONS = ("rock", "paper", "scissors")
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    """Everything the page server reads from the environment, read once."""
+
+    environment: str = "development"
+    jwt_secret: str = DEV_JWT_SECRET
+    matchmaker_url: str = DEFAULT_MATCHMAKER_URL
+    stats_tracker_url: str = DEFAULT_STATS_TRACKER_URL
+    client_dir: Path = CLIENT_DIR
+
+    @property
+    def dev_tokens(self) -> bool:
+        """Only outside production may this server mint player tokens."""
+        return self.environment != "production"
+
+    @classmethod
+    def from_env(cls) -> PageConfig:
+        from varcade_workers import settings
+
+        return cls(
+            environment=settings.environment(),
+            jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
+            matchmaker_url=_strip_slash(settings.env_str("MATCHMAKER_URL", DEFAULT_MATCHMAKER_URL)),
+            stats_tracker_url=_strip_slash(
+                settings.env_str("STATS_TRACKER_URL", DEFAULT_STATS_TRACKER_URL)
+            ),
+        )
+
+
+def _strip_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+class InvalidUsername(ValueError):
+    """The username a player asked for cannot be used; the message is shown to them."""
+
+
+def validate_username(value: object) -> str:
+    """Accept a short printable name; surrounding spaces are dropped so ' bob' is 'bob'."""
+    if not isinstance(value, str):
+        raise InvalidUsername("username must be a string")
+    name = value.strip()
+    if not name:
+        raise InvalidUsername("username must not be empty")
+    if len(name) > USERNAME_MAX_LENGTH:
+        raise InvalidUsername(f"username must be at most {USERNAME_MAX_LENGTH} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidUsername("username must not contain control characters")
+    return name
+
+
+def user_id_for(username: str) -> str:
+    """The same username always gets the same user id (no user database in development)."""
+    return str(uuid.uuid5(USER_ID_NAMESPACE, username))
+
+
+def mint_token(username: str, secret: str) -> dict[str, str]:
+    """A player token as the portal would issue it: HS256 with user_id and username."""
+    user_id = user_id_for(username)
+    token = jwt.encode({"user_id": user_id, "username": username}, secret, algorithm="HS256")
+    return {"token": token, "user_id": user_id, "username": username}
+
+
+def fighters_payload() -> list[dict[str, Any]]:
+    """The fighter table from game_rps.fighters, shaped for the page."""
+    from game_rps.fighters import FIGHTERS
+
+    items = FIGHTERS.values() if isinstance(FIGHTERS, Mapping) else FIGHTERS
+    return [_fighter_dict(f) for f in items]
+
+
+def _get(obj: object, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj[name]
+    return getattr(obj, name)
+
+
+def _fighter_dict(fighter: object) -> dict[str, Any]:
+    weapons_src = _get(fighter, "weapons")
+    weapons = []
+    for index, weapon_name in enumerate(WEAPONS):
+        if isinstance(weapons_src, Mapping):
+            w = weapons_src.get(weapon_name, weapons_src.get(index))
+        else:
+            w = weapons_src[index]
+        weapons.append(
+            {
+                "id": index,
+                "name": weapon_name,
+                "base": _get(w, "base"),
+                "modifier": _get(w, "modifier"),
+                "mitigation": _get(w, "mitigation"),
+            }
+        )
+    return {
+        "id": _get(fighter, "id"),
+        "name": _get(fighter, "name"),
+        "health": _get(fighter, "health"),
+        "weapons": weapons,
+    }
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CONFIG_KEY = web.AppKey("page_config", PageConfig)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # The page talks to the matchmaker, the stats tracker and a game server whose address
+    # only the matchmaker knows, hence the broad connect-src.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self' http: https: ws: wss:; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+@web.middleware
+async def _headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors as JSON, security headers everywhere, and caching that never serves a stale page."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason if exc.status != 404 else "Not found"
+        response = _json_error(exc.status, message)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if "Cache-Control" not in response.headers:
+        # Static files: revalidate every time (ETag / Last-Modified make that cheap);
+        # there is no build step to fingerprint file names, so long caching would serve stale code.
+        static = request.method in ("GET", "HEAD") and response.status == 200
+        response.headers["Cache-Control"] = "no-cache" if static else "no-store"
+    return response
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(request.app[CONFIG_KEY].client_dir / "index.html")
+
+
+async def _config(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    body = {
+        "productId": PRODUCT_ID,
+        "matchmakerUrl": config.matchmaker_url,
+        "statsTrackerUrl": config.stats_tracker_url,
+        "devTokens": config.dev_tokens,
+        "fighters": fighters_payload(),
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def _fighters(request: web.Request) -> web.Response:
+    return web.json_response(fighters_payload(), headers={"Cache-Control": "no-store"})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def _dev_token(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    if not config.dev_tokens:
+        return _json_error(404, "Not found")
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _json_error(400, "Request body must be JSON.")
+    if not isinstance(body, dict):
+        return _json_error(400, 'Request body must be a JSON object {"username": "..."}.')
+    try:
+        username = validate_username(body.get("username"))
+    except InvalidUsername as exc:
+        return _json_error(400, str(exc))
+    issued = mint_token(username, config.jwt_secret)
+    log.info("event=dev_token_issued user_id=%s", issued["user_id"])
+    return web.json_response(issued, headers={"Cache-Control": "no-store"})
+
+
+def create_page_app(config: PageConfig | None = None) -> web.Application:
+    """The app the game server runs on CLIENT_PORT; config defaults to the environment."""
+    config = config or PageConfig.from_env()
+    app = web.Application(middlewares=[_headers_middleware], client_max_size=16 * 1024)
+    app[CONFIG_KEY] = config
+    app.router.add_get("/", _index)
+    app.router.add_get("/index.html", _index)
+    app.router.add_get("/config.json", _config)
+    app.router.add_get("/fighters.json", _fighters)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/dev/token", _dev_token)
+    app.router.add_static("/static/", config.client_dir, show_index=False, follow_symlinks=False)
+    return app
