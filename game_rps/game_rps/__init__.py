@@ -1,0 +1,1 @@
+"""Rock Paper Scissors Apocalypse: the game server (control API, player WebSocket, engine)."""
