@@ -1,6 +1,7 @@
 """Shared worker library of the Varcade Games arcade."""
 
 from varcade_workers.__about__ import __version__
+from varcade_workers.errors import DeadLetter
 from varcade_workers.periodic import PeriodicWorker
 from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 

@@ -1,0 +1,531 @@
+"""The game event stream's entries as code: the one place where field names and encodings are
+spelled.
+
+The game server builds events and publishes them with :class:`EventProducer` (or, being asyncio,
+with :meth:`EventProducer.xadd_args` and its own client); consumers call :func:`parse_event` on an
+entry's fields and get a typed, validated event back, or :class:`MalformedEvent` (a
+:class:`~varcade_workers.DeadLetter`: retrying a malformed entry cannot help). Types and gameplay
+event names this version does not know come back as :class:`UnknownEvent`, which consumers ignore
+(the spec requires it, so that producers can evolve first).
+
+Example::
+
+    producer = EventProducer(redis.Redis.from_url(url))
+    producer.publish(GameOver("exrps", game_id, winner_id="u1", loser_id="u2"))
+
+    event = parse_event(fields)            # fields: dict[str, str] read from the stream
+    if isinstance(event, GameOver):
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, overload
+
+from varcade_workers.errors import DeadLetter
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = [
+    "ALL_PLAYERS_JOINED",
+    "CREATED",
+    "CREATOR_JOINED",
+    "DEFAULT_MAXLEN",
+    "ENDED",
+    "EVENT_TYPES",
+    "GAMEPLAY",
+    "GAME_OVER",
+    "GAME_REMOVED",
+    "GAME_STATES",
+    "IN_PROGRESS",
+    "PAPER",
+    "PLAYER_DISCONNECT",
+    "PROGRESSION",
+    "ROCK",
+    "ROUND_FINISHED",
+    "ROUND_STARTED",
+    "SCISSORS",
+    "SELECT_FIGHTER",
+    "SELECT_WEAPON",
+    "SET_READY",
+    "STATE_CHANGE",
+    "STREAM",
+    "WEAPONS",
+    "Event",
+    "EventProducer",
+    "FighterSelected",
+    "GameOver",
+    "GameRemoved",
+    "MalformedEvent",
+    "PlayerDisconnect",
+    "PlayerReady",
+    "RoundFinished",
+    "RoundStarted",
+    "StateChange",
+    "UnknownEvent",
+    "WeaponSelected",
+    "decode_weapon",
+    "encode_weapon",
+    "parse_event",
+    "xadd_args",
+]
+
+STREAM: Final = "game_event_stream"
+DEFAULT_MAXLEN: Final = 1_000_000
+
+# Entry types (the `type` field).
+STATE_CHANGE: Final = "state_change"
+GAMEPLAY: Final = "gameplay"
+GAME_OVER: Final = "game_over"
+PLAYER_DISCONNECT: Final = "player_disconnect"
+GAME_REMOVED: Final = "game_removed"
+EVENT_TYPES: Final = (STATE_CHANGE, GAMEPLAY, GAME_OVER, PLAYER_DISCONNECT, GAME_REMOVED)
+
+# Game states (the `new_state` field), in lifecycle order.
+CREATED: Final = "created"
+CREATOR_JOINED: Final = "creator_joined"
+ALL_PLAYERS_JOINED: Final = "all_players_joined"
+IN_PROGRESS: Final = "in_progress"
+ENDED: Final = "ended"
+GAME_STATES: Final = (CREATED, CREATOR_JOINED, ALL_PLAYERS_JOINED, IN_PROGRESS, ENDED)
+
+# Gameplay event names (the `event_name` field) and progression events (`progress_event`).
+SELECT_FIGHTER: Final = "select_fighter"
+SET_READY: Final = "set_ready"
+SELECT_WEAPON: Final = "select_weapon"
+PROGRESSION: Final = "progression"
+ROUND_STARTED: Final = "round_started"
+ROUND_FINISHED: Final = "round_finished"
+
+# Weapons (the `event_data` of select_weapon); a botch (no valid pick) is None, written "null".
+ROCK: Final = 0
+PAPER: Final = 1
+SCISSORS: Final = 2
+WEAPONS: Final = (ROCK, PAPER, SCISSORS)
+_BOTCH: Final = "null"
+_WEAPON_TEXT: Final[dict[int | None, str]] = {ROCK: "0", PAPER: "1", SCISSORS: "2", None: _BOTCH}
+_TEXT_WEAPON: Final[dict[str, int | None]] = {text: w for w, text in _WEAPON_TEXT.items()}
+
+
+class MalformedEvent(DeadLetter, ValueError):
+    """An entry with a missing or malformed field: retrying cannot fix it, so it is dead-lettered."""
+
+
+def encode_weapon(weapon: int | None) -> str:
+    """The stream spelling of a weapon: ``"0"``, ``"1"``, ``"2"`` or ``"null"`` (a botch); nothing
+    else."""
+    # bool is an int: True would otherwise be written as paper.
+    if isinstance(weapon, bool) or weapon not in _WEAPON_TEXT:
+        raise ValueError(f"invalid weapon {weapon!r}: expected 0, 1, 2 or None")
+    return _WEAPON_TEXT[weapon]
+
+
+def decode_weapon(text: str) -> int | None:
+    """The weapon of a select_weapon entry; the old server's raw values (``7``, ``-1``,
+    ``undefined``) are rejected."""
+    try:
+        return _TEXT_WEAPON[text]
+    except (KeyError, TypeError):
+        raise MalformedEvent(
+            f"invalid weapon {text!r} in select_weapon: expected 0, 1, 2 or null"
+        ) from None
+
+
+# -- events -----
+
+
+@dataclass(frozen=True)
+class _GameEvent:
+    product_id: str
+    game_id: str
+
+    event_type: ClassVar[str] = ""
+
+    def _head(self) -> dict[str, str]:
+        return {"product_id": self.product_id, "game_id": self.game_id, "type": self.event_type}
+
+
+@dataclass(frozen=True)
+class StateChange(_GameEvent):
+    """The game server saw the game reach ``new_state`` (one of :data:`GAME_STATES`)."""
+
+    new_state: str
+    event_type: ClassVar[str] = STATE_CHANGE
+
+    def __post_init__(self) -> None:
+        if self.new_state not in GAME_STATES:
+            raise ValueError(f"unknown game state {self.new_state!r}")
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["new_state"] = self.new_state
+        return fields
+
+
+@dataclass(frozen=True)
+class FighterSelected(_GameEvent):
+    """A player's first valid fighter choice."""
+
+    user_id: str
+    character_id: str
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["event_name"] = SELECT_FIGHTER
+        fields["event_data"] = self.character_id
+        fields["user_id"] = self.user_id
+        return fields
+
+
+@dataclass(frozen=True)
+class PlayerReady(_GameEvent):
+    """A player sent start_battle before the battle."""
+
+    user_id: str
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["event_name"] = SET_READY
+        fields["event_data"] = ""
+        fields["user_id"] = self.user_id
+        return fields
+
+
+@dataclass(frozen=True)
+class WeaponSelected(_GameEvent):
+    """One player's side of a resolved exchange: ROCK, PAPER, SCISSORS or None (a botch)."""
+
+    user_id: str
+    weapon: int | None
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def __post_init__(self) -> None:
+        encode_weapon(self.weapon)  # fail when built, not when published
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["event_name"] = SELECT_WEAPON
+        fields["event_data"] = encode_weapon(self.weapon)
+        fields["user_id"] = self.user_id
+        return fields
+
+
+@dataclass(frozen=True)
+class RoundStarted(_GameEvent):
+    """A round starts."""
+
+    p1_id: str
+    p2_id: str
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["event_name"] = PROGRESSION
+        fields["progress_event"] = ROUND_STARTED
+        fields["p1_id"] = self.p1_id
+        fields["p2_id"] = self.p2_id
+        return fields
+
+
+@dataclass(frozen=True)
+class RoundFinished(_GameEvent):
+    """A round ends."""
+
+    p1_id: str
+    p2_id: str
+    round_winner_id: str
+    round_loser_id: str
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["event_name"] = PROGRESSION
+        fields["progress_event"] = ROUND_FINISHED
+        fields["p1_id"] = self.p1_id
+        fields["p2_id"] = self.p2_id
+        fields["round_winner_id"] = self.round_winner_id
+        fields["round_loser_id"] = self.round_loser_id
+        return fields
+
+
+@dataclass(frozen=True)
+class GameOver(_GameEvent):
+    """The game is won."""
+
+    winner_id: str
+    loser_id: str
+    event_type: ClassVar[str] = GAME_OVER
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["winner_id"] = self.winner_id
+        fields["loser_id"] = self.loser_id
+        return fields
+
+
+@dataclass(frozen=True)
+class PlayerDisconnect(_GameEvent):
+    """The second player's socket closed (or the matchmaker removed that player)."""
+
+    player_id: str
+    event_type: ClassVar[str] = PLAYER_DISCONNECT
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        fields["player_id"] = self.player_id
+        return fields
+
+
+@dataclass(frozen=True)
+class GameRemoved(_GameEvent):
+    """The game is gone from the game server (host left, removed, or finished)."""
+
+    event_type: ClassVar[str] = GAME_REMOVED
+
+    def to_fields(self) -> dict[str, str]:
+        return self._head()
+
+
+@dataclass(frozen=True)
+class UnknownEvent(_GameEvent):
+    """An entry whose ``type`` (or gameplay ``event_name``) this version does not know; consumers
+    ignore it.
+
+    ``fields`` holds every field after ``product_id``, ``game_id`` and ``type``, so the entry
+    survives a round trip (e.g. a dead-letter replay) unchanged.
+    """
+
+    type: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    def to_fields(self) -> dict[str, str]:
+        out = {"product_id": self.product_id, "game_id": self.game_id, "type": self.type}
+        out.update(self.fields)
+        return out
+
+
+Event: TypeAlias = (
+    StateChange
+    | FighterSelected
+    | PlayerReady
+    | WeaponSelected
+    | RoundStarted
+    | RoundFinished
+    | GameOver
+    | PlayerDisconnect
+    | GameRemoved
+    | UnknownEvent
+)
+
+
+# -- parsing -----
+
+
+def _required(fields: Mapping[str, str], name: str, what: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise MalformedEvent(f"{what} entry without field {name!r}")
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{what} entry with non-text field {name!r}: {value!r}")
+    if not value:
+        raise MalformedEvent(f"{what} entry with empty field {name!r}")
+    return value
+
+
+def _parse_state_change(fields: Mapping[str, str], pid: str, gid: str) -> Event:
+    state = _required(fields, "new_state", STATE_CHANGE)
+    if state not in GAME_STATES:
+        raise MalformedEvent(f"state_change entry with unknown new_state {state!r}")
+    return StateChange(pid, gid, state)
+
+
+def _parse_gameplay(fields: Mapping[str, str], pid: str, gid: str) -> Event:
+    name = _required(fields, "event_name", GAMEPLAY)
+    what = f"gameplay {name}"
+    if name == SELECT_WEAPON:
+        user = _required(fields, "user_id", what)
+        data = fields.get("event_data")
+        if data is None:
+            raise MalformedEvent(f"{what} entry without field 'event_data'")
+        return WeaponSelected(pid, gid, user, decode_weapon(data))
+    if name == SELECT_FIGHTER:
+        user = _required(fields, "user_id", what)
+        return FighterSelected(pid, gid, user, _required(fields, "event_data", what))
+    if name == SET_READY:
+        # event_data is always empty for set_ready and carries nothing: not required.
+        return PlayerReady(pid, gid, _required(fields, "user_id", what))
+    if name == PROGRESSION:
+        progress = _required(fields, "progress_event", what)
+        what = f"gameplay {progress}"
+        if progress == ROUND_STARTED:
+            return RoundStarted(
+                pid, gid, _required(fields, "p1_id", what), _required(fields, "p2_id", what)
+            )
+        if progress == ROUND_FINISHED:
+            return RoundFinished(
+                pid,
+                gid,
+                _required(fields, "p1_id", what),
+                _required(fields, "p2_id", what),
+                _required(fields, "round_winner_id", what),
+                _required(fields, "round_loser_id", what),
+            )
+    return _unknown(fields, pid, gid, GAMEPLAY)
+
+
+def _parse_game_over(fields: Mapping[str, str], pid: str, gid: str) -> Event:
+    return GameOver(
+        pid,
+        gid,
+        _required(fields, "winner_id", GAME_OVER),
+        _required(fields, "loser_id", GAME_OVER),
+    )
+
+
+def _parse_player_disconnect(fields: Mapping[str, str], pid: str, gid: str) -> Event:
+    return PlayerDisconnect(pid, gid, _required(fields, "player_id", PLAYER_DISCONNECT))
+
+
+def _parse_game_removed(fields: Mapping[str, str], pid: str, gid: str) -> Event:
+    return GameRemoved(pid, gid)
+
+
+def _unknown(fields: Mapping[str, str], pid: str, gid: str, type_: str) -> UnknownEvent:
+    rest = {k: v for k, v in fields.items() if k not in ("product_id", "game_id", "type")}
+    return UnknownEvent(pid, gid, type_, rest)
+
+
+_PARSERS: Final[dict[str, Callable[[Mapping[str, str], str, str], Event]]] = {
+    STATE_CHANGE: _parse_state_change,
+    GAMEPLAY: _parse_gameplay,
+    GAME_OVER: _parse_game_over,
+    PLAYER_DISCONNECT: _parse_player_disconnect,
+    GAME_REMOVED: _parse_game_removed,
+}
+
+
+def parse_event(fields: Mapping[str, str]) -> Event:
+    """Validate a stream entry's fields and return its event.
+
+    Raises :class:`MalformedEvent` for a missing, empty or malformed field (including a weapon other
+    than ``0|1|2|null`` and a ``new_state`` outside :data:`GAME_STATES`). A type or gameplay event
+    name this version does not know is not an error: it returns :class:`UnknownEvent`.
+    """
+    if not isinstance(fields, Mapping):
+        raise MalformedEvent(f"entry is not a mapping of fields: {type(fields).__name__}")
+    type_ = _required(fields, "type", "stream")
+    pid = _required(fields, "product_id", type_)
+    gid = _required(fields, "game_id", type_)
+    parser = _PARSERS.get(type_)
+    if parser is None:
+        return _unknown(fields, pid, gid, type_)
+    return parser(fields, pid, gid)
+
+
+# -- producing -----
+
+
+def xadd_args(
+    event: Event, *, stream: str = STREAM, maxlen: int = DEFAULT_MAXLEN
+) -> tuple[str, dict[str, str], int]:
+    """``(stream, fields, maxlen)`` for an XADD of ``event`` by a client this module does not drive.
+
+    Pass them by keyword, with approximate trimming::
+
+        stream, fields, maxlen = xadd_args(event)
+        await client.xadd(stream, fields, maxlen=maxlen, approximate=True)
+    """
+    return stream, event.to_fields(), maxlen
+
+
+class _XaddArgs:
+    """``EventProducer.xadd_args``: the producer's stream and cap, or the defaults when used on the
+    class."""
+
+    @overload
+    def __get__(
+        self, obj: None, owner: type[EventProducer]
+    ) -> Callable[[Event], tuple[str, dict[str, str], int]]: ...
+
+    @overload
+    def __get__(
+        self, obj: EventProducer, owner: type[EventProducer] | None = None
+    ) -> Callable[[Event], tuple[str, dict[str, str], int]]: ...
+
+    def __get__(
+        self, obj: EventProducer | None, owner: type[EventProducer] | None = None
+    ) -> Callable[[Event], tuple[str, dict[str, str], int]]:
+        if obj is None:
+            return xadd_args
+        producer = obj
+
+        def bound(event: Event) -> tuple[str, dict[str, str], int]:
+            return xadd_args(event, stream=producer.stream, maxlen=producer.maxlen)
+
+        return bound
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class EventProducer:
+    """Appends events to the stream with ``XADD ... MAXLEN ~ maxlen``, so the stream cannot grow
+    without bound.
+
+    ``redis`` is a sync redis-py client (decoded or not). The cap is approximate: Redis trims whole
+    macro nodes, so the stream may hold somewhat more than ``maxlen`` entries, never unboundedly
+    more. An asyncio producer (the game server) uses ``producer.xadd_args(event)`` with its own
+    client, or :meth:`apublish`.
+    """
+
+    xadd_args = _XaddArgs()
+
+    def __init__(
+        self,
+        redis: redis.Redis | None,
+        stream: str = STREAM,
+        maxlen: int = DEFAULT_MAXLEN,
+    ) -> None:
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be positive, got {maxlen}")
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+
+    def _client(self) -> redis.Redis:
+        if self.redis is None:
+            raise RuntimeError(
+                "this EventProducer has no sync Redis client; use xadd_args/apublish"
+            )
+        return self.redis
+
+    def publish(self, event: Event) -> str:
+        """Append one event; returns its entry id."""
+        fields: dict[Any, Any] = event.to_fields()
+        entry_id = self._client().xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        return _text(entry_id)
+
+    def publish_many(self, events: Iterable[Event]) -> list[str]:
+        """Append events in order, in one pipelined round trip; returns their entry ids."""
+        pipe = self._client().pipeline(transaction=False)
+        count = 0
+        for event in events:
+            fields: dict[Any, Any] = event.to_fields()
+            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+            count += 1
+        if not count:
+            return []
+        return [_text(entry_id) for entry_id in pipe.execute()]
+
+    async def apublish(self, client: redis.asyncio.Redis, event: Event) -> str:
+        """Append one event with an asyncio client (the game server's); returns its entry id."""
+        fields: dict[Any, Any] = event.to_fields()
+        entry_id = await client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        return _text(entry_id)

