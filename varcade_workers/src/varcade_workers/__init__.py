@@ -5,4 +5,4 @@ from varcade_workers.errors import DeadLetter
 from varcade_workers.periodic import PeriodicWorker
 from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 
-__all__ = ["AsyncWorker", "PeriodicWorker", "WorkerManager", "__version__"]
+__all__ = ["AsyncWorker", "DeadLetter", "PeriodicWorker", "WorkerManager", "__version__"]
