@@ -1,0 +1,1 @@
+"""Varcade Games stats tracker: leaderboards and player stats built from the game event stream."""

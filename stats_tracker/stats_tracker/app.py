@@ -1,0 +1,33 @@
+"""The stats tracker HTTP API.
+
+`create_app()` is the factory gunicorn runs: `gunicorn 'stats_tracker.app:create_app()'`.
+"""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+from varcade_workers.logs import setup_logging
+from varcade_workers.web import init_flask_app
+
+from stats_tracker import leaderboards, player_stats
+from stats_tracker.config import Config
+from stats_tracker.repository import StatsRepository
+
+SERVICE = "stats_tracker"
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from `config` (default: the environment)."""
+    setup_logging()
+    config = config or Config.from_env()
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    app = Flask(__name__)
+    app.config["STATS_PRODUCTS"] = config.products
+    app.config["STATS_REPOSITORY"] = StatsRepository(client)
+    init_flask_app(
+        app, service=SERVICE, redis_client=client, cors_origins=list(config.cors_origins)
+    )
+    app.register_blueprint(leaderboards.blueprint)
+    app.register_blueprint(player_stats.blueprint)
+    return app

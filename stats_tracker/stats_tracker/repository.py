@@ -1,0 +1,85 @@
+"""The stats tracker's Redis data: a sorted set per leaderboard, a hash per player's counters.
+
+Keys: `leaderboard:<product_id>` (member user id, score) and `player_stats:<product_id>:<user_id>`
+(counter -> integer). Reads serve the API; `load_scores` and `queue_update` run inside the worker's
+exactly-once transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from stats_tracker.updates import BatchUpdate
+
+
+def leaderboard_key(product_id: str) -> str:
+    return f"leaderboard:{product_id}"
+
+
+def stats_key(product_id: str, user_id: str) -> str:
+    return f"player_stats:{product_id}:{user_id}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StatsRepository:
+    """Redis adapter for leaderboards and player counters."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # -- reads for the API ---------------------------------------------------------------------
+    def top(self, product_id: str, count: int) -> list[tuple[str, float]]:
+        """The `count` best (user_id, score), highest first."""
+        rows = self.redis.zrange(
+            leaderboard_key(product_id), 0, count - 1, desc=True, withscores=True
+        )
+        return [(_text(member), float(score)) for member, score in rows]
+
+    def score_and_rank(self, product_id: str, user_id: str) -> tuple[float | None, int | None]:
+        """The player's score and 0-based rank (highest first), or (None, None) when not listed."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zscore(leaderboard_key(product_id), user_id)
+        pipe.zrevrank(leaderboard_key(product_id), user_id)
+        score, rank = pipe.execute()
+        return (None if score is None else float(score)), rank
+
+    def player_counters(
+        self, product_id: str, user_id: str, names: Sequence[str]
+    ) -> dict[str, int]:
+        """The named counters of a player, 0 for any never counted."""
+        values = self.redis.hmget(stats_key(product_id, user_id), list(names))
+        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
+
+    # -- inside the worker's transaction --------------------------------------------------------
+    @staticmethod
+    def load_scores(
+        pipe: redis.client.Pipeline, product_id: str, user_ids: Iterable[str]
+    ) -> dict[str, float | None]:
+        """Current scores (None: not listed), read at once on a WATCHing pipeline: 1 round trip."""
+        users = sorted(user_ids)
+        if not users:
+            return {}
+        scores = pipe.zmscore(leaderboard_key(product_id), users)
+        return {
+            user: None if score is None else float(score)
+            for user, score in zip(users, scores, strict=True)
+        }
+
+    @staticmethod
+    def queue_update(pipe: redis.client.Pipeline, update: BatchUpdate) -> None:
+        """Queue a batch's writes: ZINCRBY per incremented score, one ZADD, HINCRBY per counter."""
+        for product_id, board in update.boards.items():
+            key = leaderboard_key(product_id)
+            for user_id, delta in board.increments.items():
+                pipe.zincrby(key, delta, user_id)
+            if board.assignments:
+                pipe.zadd(key, board.assignments)
+        for (product_id, user_id), counters in update.counters.items():
+            key = stats_key(product_id, user_id)
+            for counter, delta in counters.items():
+                pipe.hincrby(key, counter, delta)
