@@ -2,7 +2,17 @@
 
 from varcade_workers.__about__ import __version__
 from varcade_workers.errors import DeadLetter
+from varcade_workers.exactly_once import ExactlyOnce
 from varcade_workers.periodic import PeriodicWorker
+from varcade_workers.stream_worker import EventStreamWorker
 from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 
-__all__ = ["AsyncWorker", "DeadLetter", "PeriodicWorker", "WorkerManager", "__version__"]
+__all__ = [
+    "AsyncWorker",
+    "DeadLetter",
+    "EventStreamWorker",
+    "ExactlyOnce",
+    "PeriodicWorker",
+    "WorkerManager",
+    "__version__",
+]
