@@ -1,0 +1,104 @@
+"""The matchmaker's configuration, read from the environment once, at start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from varcade_workers.settings import ConfigError
+
+from matchmaker.games import Product
+from varcade_workers import settings
+
+# Development defaults; production refuses them (settings.secret). The game server uses the same
+# values.
+DEV_JWT_SECRET = "varcade-dev-jwt-secret"
+DEV_GAME_SERVER_TOKEN = "varcade-dev-game-server-token"
+
+DEFAULT_GAME_SERVERS: list[dict[str, Any]] = [
+    {
+        "product_id": "exrps",
+        "game_server_url": "http://127.0.0.1:8080",
+        "game_socket_url": "127.0.0.1:8085",
+        "settings": {"num_players": 2},
+    }
+]
+DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8090", "http://localhost:8090")
+
+PORT = 5050
+METRICS_PORT = 5051
+
+
+@dataclass(frozen=True)
+class Config:
+    environment: str = "development"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    event_stream_url: str = "redis://127.0.0.1:6379/1"
+    jwt_secret: str = DEV_JWT_SECRET
+    game_server_token: str = DEV_GAME_SERVER_TOKEN
+    products: Mapping[str, Product] = field(
+        default_factory=lambda: parse_products(DEFAULT_GAME_SERVERS)
+    )
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    open_games_default_count: int = 10
+    open_games_max_count: int = 25
+    # Connect and read timeout of each call to a game server: a slow server must not hold a request.
+    game_server_timeout: float = 3.0
+    curation_interval: float = 5.0
+    curation_batch: int = 100
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Raises ConfigError (naming the variable) for a bad or, in production, a default value."""
+        return cls(
+            environment=settings.environment(),
+            redis_url=settings.redis_url("REDIS_URL", 0),
+            event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
+            jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
+            game_server_token=settings.secret("GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN),
+            products=parse_products(settings.env_json("GAME_SERVERS", DEFAULT_GAME_SERVERS)),
+            cors_origins=tuple(settings.env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS)),
+            open_games_default_count=settings.env_int("OPEN_GAMES_DEFAULT_COUNT", 10, minimum=1),
+            open_games_max_count=settings.env_int("OPEN_GAMES_MAX_COUNT", 25, minimum=1),
+            game_server_timeout=settings.env_float(
+                "GAME_SERVER_TIMEOUT_SECONDS", 3.0, minimum=0.001
+            ),
+            curation_interval=settings.env_float("CURATION_INTERVAL_SECONDS", 5.0, minimum=0.01),
+            curation_batch=settings.env_int("CURATION_BATCH", 100, minimum=1),
+        )
+
+
+def parse_products(value: Any, *, variable: str = "GAME_SERVERS") -> dict[str, Product]:
+    """Validate the product registry: a JSON list of {product_id, game_server_url, game_socket_url,
+    settings}."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{variable} must be a non-empty JSON list of products")
+    products: dict[str, Product] = {}
+    for index, entry in enumerate(value):
+        where = f"{variable}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be an object")
+        texts = {}
+        for key in ("product_id", "game_server_url", "game_socket_url"):
+            text = entry.get(key)
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(f"{where}.{key} must be a non-empty string")
+            texts[key] = text.strip()
+        if not texts["game_server_url"].startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.game_server_url must be an http(s) URL")
+        product_settings = entry.get("settings", {})
+        if not isinstance(product_settings, dict):
+            raise ConfigError(f"{where}.settings must be an object")
+        num_players = product_settings.get("num_players", 2)
+        if not isinstance(num_players, int) or isinstance(num_players, bool) or num_players < 2:
+            raise ConfigError(f"{where}.settings.num_players must be an integer >= 2")
+        if texts["product_id"] in products:
+            raise ConfigError(f"{where}.product_id {texts['product_id']!r} is listed twice")
+        products[texts["product_id"]] = Product(
+            product_id=texts["product_id"],
+            game_server_url=texts["game_server_url"].rstrip("/"),
+            game_socket_url=texts["game_socket_url"],
+            settings=dict(product_settings),
+        )
+    return products

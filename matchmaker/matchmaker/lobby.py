@@ -1,0 +1,160 @@
+"""The matchmaker HTTP API (spec "Matchmaker HTTP API"): create, join and list games."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+
+from matchmaker.auth import require_player
+from matchmaker.game_servers import GameServerError
+from matchmaker.games import Game, JoinRefused, Product, check_can_join, new_game_id
+from matchmaker.repository import Outcome
+from matchmaker.services import Services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("lobby", __name__, url_prefix="/game_lobby")
+
+_INTEGER = re.compile(r"[0-9]{1,9}")
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["matchmaker"]
+    return services
+
+
+def _product(product_id: str) -> Product:
+    product = _services().config.products.get(product_id)
+    if product is None:
+        abort(400, description=f"Invalid product Id: {product_id!r} is not a known product.")
+    return product
+
+
+def _index_arg(name: str, default: int) -> int:
+    """A non-negative integer query argument; anything else is the client's error."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not _INTEGER.fullmatch(text.strip()):
+        abort(400, description=f"{name} must be a non-negative integer, got {text!r}.")
+    return int(text)
+
+
+@bp.post("/<product_id>/create_game")
+@require_player
+def create_game(product_id: str) -> Response:
+    services = _services()
+    product = _product(product_id)
+    player = g.player
+    game_id = new_game_id()
+    try:
+        token = services.game_servers.create_game(
+            product.game_server_url, game_id, player.user_id, player.username
+        )
+    except GameServerError as exc:
+        log.warning(
+            "create_game_refused product_id=%s game_id=%s user_id=%s reason=%r",
+            product_id, game_id, player.user_id, str(exc),
+        )  # fmt: skip
+        abort(400, description=f"Could not create the game: {exc}")
+    game = Game.new(
+        product,
+        creator_id=player.user_id,
+        creator_name=player.username,
+        token=token,
+        now=services.clock(),
+        game_id=game_id,
+    )
+    try:
+        services.repository.create(game)
+    except Exception:
+        # The server holds a game nobody can find: take it back before reporting the failure.
+        _forget_game_on_server(services, game)
+        raise
+    log.info(
+        "game_created product_id=%s game_id=%s user_id=%s", product_id, game_id, player.user_id
+    )
+    return jsonify(game.to_dict())
+
+
+@bp.post("/<product_id>/join_game/<game_id>")
+@require_player
+def join_game(product_id: str, game_id: str) -> Response:
+    services = _services()
+    _product(product_id)
+    player = g.player
+    game = services.repository.get(product_id, game_id)
+    if game is None:
+        abort(404, description=f"Game {game_id} not found.")
+    try:
+        check_can_join(game, player.user_id)
+    except JoinRefused as exc:
+        abort(400, description=str(exc))
+    try:
+        services.game_servers.join_game(
+            game.game_server_url, game_id, player.user_id, player.username
+        )
+    except GameServerError as exc:
+        log.warning(
+            "join_game_refused product_id=%s game_id=%s user_id=%s reason=%r",
+            product_id, game_id, player.user_id, str(exc),
+        )  # fmt: skip
+        abort(400, description=f"Could not join the game: {exc}")
+
+    now = services.clock()
+
+    def add_player(current: Game | None) -> Outcome:
+        if current is None:
+            raise JoinRefused(f"Game {game_id} was removed.")
+        return current.with_player(player.user_id, now)
+
+    try:
+        joined = services.repository.update(product_id, game_id, add_player)
+    except JoinRefused as exc:
+        # The game changed between our check and the transaction (e.g. someone else joined first).
+        _forget_player_on_server(services, game, player.user_id)
+        abort(400, description=str(exc))
+    except Exception:
+        _forget_player_on_server(services, game, player.user_id)
+        raise
+    assert isinstance(joined, Game)
+    log.info("game_joined product_id=%s game_id=%s user_id=%s", product_id, game_id, player.user_id)
+    return jsonify(joined.to_dict())
+
+
+@bp.get("/<product_id>/open_games")
+def open_games(product_id: str) -> Response:
+    services = _services()
+    _product(product_id)
+    config = services.config
+    count = min(_index_arg("count", config.open_games_default_count), config.open_games_max_count)
+    page = _index_arg("page", 0)
+    games = services.repository.open_games(product_id, offset=page * count, count=count)
+    return jsonify([game.to_public_dict() for game in games])
+
+
+def _forget_game_on_server(services: Services, game: Game) -> None:
+    try:
+        services.game_servers.remove_game(game.game_server_url, game.game_id)
+        log.warning("game_rolled_back product_id=%s game_id=%s", game.product_id, game.game_id)
+    except GameServerError as exc:
+        log.error(
+            "game_rollback_failed product_id=%s game_id=%s reason=%r",
+            game.product_id, game.game_id, str(exc),
+        )  # fmt: skip
+
+
+def _forget_player_on_server(services: Services, game: Game, user_id: str) -> None:
+    try:
+        services.game_servers.remove_player(game.game_server_url, game.game_id, user_id)
+        log.warning(
+            "join_rolled_back product_id=%s game_id=%s user_id=%s",
+            game.product_id, game.game_id, user_id,
+        )  # fmt: skip
+    except GameServerError as exc:
+        log.error(
+            "join_rollback_failed product_id=%s game_id=%s user_id=%s reason=%r",
+            game.product_id, game.game_id, user_id, str(exc),
+        )  # fmt: skip

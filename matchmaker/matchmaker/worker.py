@@ -1,0 +1,28 @@
+"""The matchmaker's worker process: `python -m matchmaker.worker` (metrics and /healthz on 5051)."""
+
+from __future__ import annotations
+
+from varcade_workers.process import run_worker_process
+
+from matchmaker.config import METRICS_PORT, Config
+from matchmaker.curation import CurationWorker
+from matchmaker.events_worker import GameEventsWorker
+from matchmaker.services import build_services
+
+
+def main() -> None:
+    config = Config.from_env()
+    services = build_services(config)
+    curation = CurationWorker(
+        services.repository,
+        services.game_servers,
+        config.products,
+        interval_seconds=config.curation_interval,
+        batch=config.curation_batch,
+    )
+    workers = [GameEventsWorker(config.event_stream_url, services.repository), curation]
+    run_worker_process(workers, service="matchmaker-worker", metrics_port=METRICS_PORT)
+
+
+if __name__ == "__main__":
+    main()
