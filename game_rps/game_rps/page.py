@@ -12,13 +12,16 @@ import json
 import logging
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 from aiohttp import web
+
+from game_rps.fighters import fighters_json
+from varcade_workers import settings
 
 log = logging.getLogger("game_rps.page")
 
@@ -30,7 +33,6 @@ DEFAULT_STATS_TRACKER_URL = "http://127.0.0.1:5000"
 USERNAME_MAX_LENGTH = 32
 # user ids are uuid5(namespace, username): stable across restarts, so a name keeps its stats.
 USER_ID_NAMESPACE = uuid.UUID("5f0c3e52-8a4b-4f3e-9d39-6c1b2a7e0d11")
-WEAPONS = ("rock", "paper", "scissors")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,6 @@ class PageConfig:
 
     @classmethod
     def from_env(cls) -> PageConfig:
-        from varcade_workers import settings
-
         return cls(
             environment=settings.environment(),
             jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
@@ -97,42 +97,8 @@ def mint_token(username: str, secret: str) -> dict[str, str]:
 
 
 def fighters_payload() -> list[dict[str, Any]]:
-    """The fighter table from game_rps.fighters, shaped for the page."""
-    from game_rps.fighters import FIGHTERS
-
-    items = FIGHTERS.values() if isinstance(FIGHTERS, Mapping) else FIGHTERS
-    return [_fighter_dict(f) for f in items]
-
-
-def _get(obj: object, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj[name]
-    return getattr(obj, name)
-
-
-def _fighter_dict(fighter: object) -> dict[str, Any]:
-    weapons_src = _get(fighter, "weapons")
-    weapons = []
-    for index, weapon_name in enumerate(WEAPONS):
-        if isinstance(weapons_src, Mapping):
-            w = weapons_src.get(weapon_name, weapons_src.get(index))
-        else:
-            w = weapons_src[index]
-        weapons.append(
-            {
-                "id": index,
-                "name": weapon_name,
-                "base": _get(w, "base"),
-                "modifier": _get(w, "modifier"),
-                "mitigation": _get(w, "mitigation"),
-            }
-        )
-    return {
-        "id": _get(fighter, "id"),
-        "name": _get(fighter, "name"),
-        "health": _get(fighter, "health"),
-        "weapons": weapons,
-    }
+    """The fighter table from game_rps.fighters (the engine's own numbers), shaped for the page."""
+    return fighters_json()
 
 
 def _json_error(status: int, message: str) -> web.Response:
