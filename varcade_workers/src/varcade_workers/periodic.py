@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from varcade_workers.metrics import WorkerStats
 from varcade_workers.worker_manager import AsyncWorker
 
 __all__ = ["PeriodicWorker"]
@@ -30,6 +31,7 @@ class PeriodicWorker(AsyncWorker):
         self._clock = clock
         self._name = name
         self._next_due = clock()
+        self.stats = WorkerStats()
 
     def run_periodic(self) -> int:
         """The job; returns how many items it processed."""
@@ -51,4 +53,10 @@ class PeriodicWorker(AsyncWorker):
         self._next_due += self.interval_seconds
         if self._next_due <= now:
             self._next_due = now + self.interval_seconds
-        return self.run_periodic()
+        try:
+            count = self.run_periodic()
+        except Exception:
+            self.stats.failed += 1
+            raise
+        self.stats.processed += count
+        return count

@@ -1,0 +1,279 @@
+"""The worker process main loop every service's `worker.py` hands its workers to.
+
+The blocking stream read is the loop's wait: nothing sleeps while a stream worker blocks. A stop
+signal ends the loop after the current turn, so the batch in hand is finished and acked before exit.
+`/metrics` and `/healthz` are served from a small thread; `/healthz` turns 503 when the loop has not
+turned for `stall_seconds` (a handler stuck on I/O, a deadlock): what a probe should restart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import NoReturn
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from varcade_workers import settings
+from varcade_workers.metrics import WorkerStats
+from varcade_workers.periodic import PeriodicWorker
+from varcade_workers.stream_worker import EventStreamWorker
+from varcade_workers.worker_manager import AsyncWorker, WorkerManager
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["WorkerProcess", "run_worker_process", "serve"]
+
+#: Longest idle wait when no worker blocks (only periodic or plain workers): bounds stop latency.
+_MAX_IDLE_WAIT_S = 1.0
+
+
+class _StatsCollector(Collector):
+    """Reads the workers' plain counters at scrape time (no Prometheus calls in the hot path)."""
+
+    def __init__(self, service: str, workers: list[AsyncWorker]) -> None:
+        self._service = service
+        self._workers: list[tuple[str, WorkerStats]] = []
+        for worker in workers:
+            stats = _stats(worker)
+            if stats is not None:
+                self._workers.append((worker.get_name(), stats))
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        labels = ["service", "worker"]
+        processed = CounterMetricFamily(
+            "varcade_worker_events_processed", "Events handled successfully", labels=labels
+        )
+        failed = CounterMetricFamily(
+            "varcade_worker_events_failed", "Handler failures left pending for retry", labels=labels
+        )
+        dead = CounterMetricFamily(
+            "varcade_worker_events_dead_lettered", "Events moved to the dead letters", labels=labels
+        )
+        pending = GaugeMetricFamily(
+            "varcade_worker_pending_events",
+            "Entries pending in the consumer group (last known)",
+            labels=labels,
+        )
+        for name, stats in self._workers:
+            values = [self._service, name]
+            processed.add_metric(values, stats.processed)
+            failed.add_metric(values, stats.failed)
+            dead.add_metric(values, stats.dead_lettered)
+            pending.add_metric(values, stats.pending)
+        yield from (processed, failed, dead, pending)
+
+
+def _stats(worker: AsyncWorker) -> WorkerStats | None:
+    stats = getattr(worker, "stats", None)
+    return stats if isinstance(stats, WorkerStats) else None
+
+
+class WorkerProcess:
+    """The loop, its health and its HTTP endpoint, without signals or `sys.exit` (testable)."""
+
+    def __init__(
+        self,
+        workers: Iterable[AsyncWorker] | WorkerManager,
+        *,
+        service: str,
+        metrics_port: int = 0,
+        metrics_host: str = "0.0.0.0",
+        stall_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(workers, WorkerManager):
+            self.manager = workers
+        else:
+            self.manager = WorkerManager()
+            for worker in workers:
+                self.manager.register_worker(worker)
+        self.service = service
+        self.stall_seconds = stall_seconds
+        self._clock = clock
+        self._workers = self.manager.workers
+        self._blocking = any(
+            isinstance(w, EventStreamWorker) and w.block_ms > 0 for w in self._workers
+        )
+        self._periodic = [w for w in self._workers if isinstance(w, PeriodicWorker)]
+        self.last_turn = clock()
+        self.turns = 0
+        self.registry = CollectorRegistry()
+        self.registry.register(_StatsCollector(service, self._workers))
+        self._loop_duration = Histogram(
+            "varcade_worker_loop_duration_seconds",
+            "Duration of one turn of the worker loop (includes the blocking read)",
+            ["service"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        ).labels(service)
+        self._http = _make_http_server(self, metrics_host, metrics_port)
+        self.port: int = self._http.server_address[1]
+        self._http_thread: threading.Thread | None = None
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """True while the loop turned within `stall_seconds`."""
+        return self._clock() - self.last_turn <= self.stall_seconds
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def start_http(self) -> int:
+        """Serve /metrics and /healthz in a daemon thread; returns the port."""
+        if self._http_thread is None:
+            self._http_thread = threading.Thread(
+                target=self._http.serve_forever, name="metrics-http", daemon=True
+            )
+            self._http_thread.start()
+        return self.port
+
+    def turn(self) -> int:
+        """One turn: every worker once. Returns the events handled."""
+        started = self._clock()
+        count = self.manager.run_workers()
+        self.last_turn = self._clock()
+        self.turns += 1
+        self._loop_duration.observe(self.last_turn - started)
+        return count
+
+    def idle_wait(self) -> float:
+        """How long to wait after an empty turn: 0 when a stream worker's read is the wait."""
+        if self._blocking:
+            return 0.0
+        waits = [w.seconds_until_due() for w in self._periodic]
+        return min([_MAX_IDLE_WAIT_S, *waits])
+
+    def loop(self, stop: threading.Event) -> None:
+        """Turn until `stop` is set; the turn in progress always completes."""
+        logger.info(
+            "event=worker_loop_started service=%s workers=%s",
+            self.service,
+            ",".join(w.get_name() for w in self._workers),
+        )
+        while not stop.is_set():
+            if self.turn() == 0:
+                wait = self.idle_wait()
+                if wait > 0:
+                    stop.wait(wait)
+        logger.info("event=worker_loop_stopped service=%s turns=%d", self.service, self.turns)
+
+    def close(self) -> None:
+        """Send held acks, leave consumer groups cleanly, stop the HTTP server."""
+        for worker in self._workers:
+            close = getattr(worker, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    logger.exception("event=worker_close_failed worker=%s", worker.get_name())
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def serve(
+    workers: Iterable[AsyncWorker] | WorkerManager,
+    stop: threading.Event,
+    *,
+    service: str,
+    metrics_port: int = 0,
+    stall_seconds: float = 60.0,
+    on_ready: Callable[[WorkerProcess], None] | None = None,
+) -> int:
+    """Run the loop with its HTTP endpoint until `stop` is set; returns the exit status (0)."""
+    process = WorkerProcess(
+        workers, service=service, metrics_port=metrics_port, stall_seconds=stall_seconds
+    )
+    process.start_http()
+    logger.info("event=metrics_listening service=%s port=%d", service, process.port)
+    if on_ready is not None:
+        on_ready(process)
+    try:
+        process.loop(stop)
+    finally:
+        process.close()
+    return 0
+
+
+def _setup_logging(service: str) -> None:
+    """LOG_LEVEL and the house log format, via varcade_workers.logs when present."""
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    try:
+        logs = importlib.import_module("varcade_workers.logs")
+    except ImportError:
+        logs = None
+    setup = getattr(logs, "setup_logging", None)
+    if callable(setup):
+        setup(service=service)
+        return
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s level=%(levelname)s service={service} logger=%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _metrics_port(default: int) -> int:
+    return settings.env_int("METRICS_PORT", default, minimum=0)
+
+
+def run_worker_process(
+    workers: Iterable[AsyncWorker], *, service: str, metrics_port: int
+) -> NoReturn:
+    """The main of a worker process: loop until SIGTERM/SIGINT, finish the batch in hand, exit 0."""
+    _setup_logging(service)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():  # a second signal: the operator insists
+            logger.warning("event=forced_exit service=%s signal=%d", service, signum)
+            os._exit(1)
+        logger.info("event=stop_requested service=%s signal=%d", service, signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    status = serve(workers, stop, service=service, metrics_port=_metrics_port(metrics_port))
+    logging.shutdown()
+    sys.exit(status)
+
+
+def _make_http_server(process: WorkerProcess, host: str, port: int) -> ThreadingHTTPServer:
+    registry = process.registry
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok = process.healthy()
+                age = process._clock() - process.last_turn
+                body = f'{{"status": "{"ok" if ok else "stalled"}", "last_turn_age": {age:.3f}}}'
+                self._send(200 if ok else 503, body.encode(), "application/json")
+            else:
+                self._send(404, b'{"message": "not found"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None  # probes every few seconds would drown the logs
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
