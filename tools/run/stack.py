@@ -216,6 +216,6 @@ def stack_specs(
             [python, "-m", "game_rps.server"],
             ROOT / "game_rps",
             env,
-            (local.format(ports.game_control), f"http://127.0.0.1:{ports.game_page}/"),
+            (local.format(ports.game_control), local.format(ports.game_page)),
         ),
     ]
