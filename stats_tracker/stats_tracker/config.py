@@ -18,6 +18,10 @@ class Config:
     event_stream_url: str
     products: dict[str, Product]
     cors_origins: tuple[str, ...]
+    #: EventStreamWorker tuning: events per batch, and how long a dead consumer's events wait
+    #: before another consumer takes them over (tests shorten it).
+    batch_size: int = 500
+    claim_idle_ms: int = 30_000
 
     @classmethod
     def from_env(cls) -> Config:
@@ -27,6 +31,8 @@ class Config:
             event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
             products=parse_products(settings.env_json("STATS_PRODUCTS", DEFAULT_PRODUCTS)),
             cors_origins=tuple(settings.env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS)),
+            batch_size=settings.env_int("STREAM_BATCH_SIZE", 500, minimum=1),
+            claim_idle_ms=settings.env_int("STREAM_CLAIM_IDLE_MS", 30_000, minimum=1),
         )
 
 

@@ -1,12 +1,12 @@
 """Per-product counters and what a batch of events changes, without Redis."""
 
 import pytest
-from varcade_workers import events
-
 from stats_tracker.player_stats import BASE_COUNTERS, EXRPS_COUNTERS, counters_for
 from stats_tracker.products import build_products
 from stats_tracker.scoring import elo_update
 from stats_tracker.updates import BatchUpdate, has_effect, players_to_load
+
+from varcade_workers import events
 
 PRODUCTS = build_products({"exrps": "wins", "rated": "elo"})
 

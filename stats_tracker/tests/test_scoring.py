@@ -1,7 +1,6 @@
 """Scoring rules and the Elo math, without Redis."""
 
 import pytest
-
 from stats_tracker.scoring import (
     ELO_INITIAL_RATING,
     Board,
