@@ -19,7 +19,7 @@ SERVICE = "stats_tracker"
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app from `config` (default: the environment)."""
-    setup_logging()
+    setup_logging(SERVICE)
     config = config or Config.from_env()
     client = redis.Redis.from_url(config.redis_url, decode_responses=True)
     app = Flask(__name__)

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
+from stats_tracker.product_lookup import requested_product
+
 TOP_COUNT = 10
 
 blueprint = Blueprint("leaderboards", __name__)
@@ -20,14 +22,9 @@ def as_number(score: float) -> int | float:
     return int(score) if float(score).is_integer() else round(score, 2)
 
 
-def _invalid_product(product_id: str) -> bool:
-    return product_id not in current_app.config["STATS_PRODUCTS"]
-
-
 @blueprint.get("/leaderboards/top_ten/<product_id>")
 def top_ten(product_id: str) -> Any:
-    if _invalid_product(product_id):
-        return {"message": "Invalid product Id"}, 400
+    requested_product(product_id)
     repository = current_app.config["STATS_REPOSITORY"]
     return [
         {"user_id": user_id, "score": as_number(score)}
@@ -38,8 +35,7 @@ def top_ten(product_id: str) -> Any:
 @blueprint.get("/leaderboards/rank/<product_id>/<user_id>")
 def player_rank(product_id: str, user_id: str) -> Any:
     """A player's score and 1-based rank (rank null and score 0 for a player not on the board)."""
-    if _invalid_product(product_id):
-        return {"message": "Invalid product Id"}, 400
+    requested_product(product_id)
     score, rank = current_app.config["STATS_REPOSITORY"].score_and_rank(product_id, user_id)
     return {
         "user_id": user_id,

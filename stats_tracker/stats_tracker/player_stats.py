@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
+from stats_tracker.product_lookup import requested_product
 from varcade_workers import events
 
 GAMES = "games"
@@ -71,8 +72,6 @@ blueprint = Blueprint("player_stats", __name__)
 
 @blueprint.get("/stats/<product_id>/<user_id>")
 def player_stats(product_id: str, user_id: str) -> Any:
-    product = current_app.config["STATS_PRODUCTS"].get(product_id)
-    if product is None:
-        return {"message": "Invalid product Id"}, 400
+    product = requested_product(product_id)
     repository = current_app.config["STATS_REPOSITORY"]
     return repository.player_counters(product_id, user_id, product.counters.names)
