@@ -118,8 +118,8 @@ class MalformedEvent(DeadLetter, ValueError):
 def encode_weapon(weapon: int | None) -> str:
     """The stream spelling of a weapon: ``"0"``, ``"1"``, ``"2"`` or ``"null"`` (a botch); nothing
     else."""
-    # bool is an int: True would otherwise be written as paper.
-    if isinstance(weapon, bool) or weapon not in _WEAPON_TEXT:
+    # Exact types: True and 1.0 equal 1 and would otherwise be written as paper.
+    if (weapon is not None and type(weapon) is not int) or weapon not in _WEAPON_TEXT:
         raise ValueError(f"invalid weapon {weapon!r}: expected 0, 1, 2 or None")
     return _WEAPON_TEXT[weapon]
 

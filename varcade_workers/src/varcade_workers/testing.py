@@ -173,10 +173,22 @@ class RedisServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 return False
-            if _answers(self.url, timeout=0.2):
+            if self._answers_as_ours():
                 return True
             time.sleep(0.02)
         return False
+
+    def _answers_as_ours(self) -> bool:
+        """PING answered by our process (not by another server already holding the port)."""
+        assert self.process is not None
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.5)
+        try:
+            info = client.info("server")
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+        return bool(info.get("process_id") == self.process.pid)
 
     def _log_tail(self) -> str:
         try:

@@ -1,0 +1,106 @@
+"""settings: environment reading, secrets refused in production, errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from varcade_workers.settings import ConfigError
+
+from varcade_workers import settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("VARCADE_ENV", "VARCADE_REDIS", "REDIS_URL", "JWT_SECRET", "N", "F", "J", "L"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_environment(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.environment() == "development"
+    clean_env.setenv("VARCADE_ENV", "Production")
+    assert settings.environment() == "production"
+    assert settings.is_production()
+    clean_env.setenv("VARCADE_ENV", "staging")
+    with pytest.raises(ConfigError, match="VARCADE_ENV"):
+        settings.environment()
+
+
+def test_env_str_treats_empty_as_unset(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.env_str("N", "d") == "d"
+    clean_env.setenv("N", "")
+    assert settings.env_str("N", "d") == "d"
+    clean_env.setenv("N", "v")
+    assert settings.env_str("N", "d") == "v"
+
+
+def test_env_int(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.env_int("N", 5) == 5
+    clean_env.setenv("N", " 42 ")
+    assert settings.env_int("N", 5) == 42
+    clean_env.setenv("N", "4x2")
+    with pytest.raises(ConfigError, match=r"^N must be an integer"):
+        settings.env_int("N", 5)
+    clean_env.setenv("N", "0")
+    with pytest.raises(ConfigError, match="N must be at least 1"):
+        settings.env_int("N", 5, minimum=1)
+
+
+def test_env_float(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.env_float("F", 1.0) == 1.0
+    clean_env.setenv("F", "0.05")
+    assert settings.env_float("F", 1.0, minimum=0.001) == 0.05
+    for bad in ("fast", "nan", "inf"):
+        clean_env.setenv("F", bad)
+        with pytest.raises(ConfigError, match=r"^F "):
+            settings.env_float("F", 1.0)
+
+
+def test_env_json_and_list(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.env_json("J", {"exrps": "wins"}) == {"exrps": "wins"}
+    clean_env.setenv("J", '{"exrps": "elo"}')
+    assert settings.env_json("J", None) == {"exrps": "elo"}
+    clean_env.setenv("J", "{exrps: elo}")
+    with pytest.raises(ConfigError, match=r"^J must be valid JSON"):
+        settings.env_json("J", None)
+    assert settings.env_list("L", ("a",)) == ["a"]
+    clean_env.setenv("L", " http://a:1 , ,http://b:2,")
+    assert settings.env_list("L", ()) == ["http://a:1", "http://b:2"]
+
+
+def test_redis_url(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.redis_url("REDIS_URL", 2) == "redis://127.0.0.1:6379/2"
+    clean_env.setenv("VARCADE_REDIS", "redis://cache:6380/")
+    assert settings.redis_url("REDIS_URL", 1) == "redis://cache:6380/1"
+    clean_env.setenv("REDIS_URL", "redis://other:6379/9")
+    assert settings.redis_url("REDIS_URL", 1) == "redis://other:6379/9"
+    clean_env.setenv("REDIS_URL", "cache:6379")
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        settings.redis_url("REDIS_URL", 1)
+    clean_env.delenv("REDIS_URL")
+    clean_env.setenv("VARCADE_REDIS", "http://cache")
+    with pytest.raises(ConfigError, match="VARCADE_REDIS"):
+        settings.redis_url("REDIS_URL", 1)
+
+
+def test_secret_defaults_outside_production(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings.secret("JWT_SECRET", "dev-secret") == "dev-secret"
+    clean_env.setenv("JWT_SECRET", "s3cr3t")
+    assert settings.secret("JWT_SECRET", "dev-secret") == "s3cr3t"
+
+
+def test_production_refuses_missing_or_default_secrets(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("VARCADE_ENV", "production")
+    with pytest.raises(ConfigError, match="JWT_SECRET must be set"):
+        settings.secret("JWT_SECRET", "dev-secret")
+    clean_env.setenv("JWT_SECRET", "")
+    with pytest.raises(ConfigError, match="JWT_SECRET must be set"):
+        settings.secret("JWT_SECRET", "dev-secret")
+    clean_env.setenv("JWT_SECRET", "dev-secret")
+    with pytest.raises(ConfigError, match="JWT_SECRET must not be the development default"):
+        settings.secret("JWT_SECRET", "dev-secret")
+    clean_env.setenv("JWT_SECRET", "a-real-secret")
+    assert settings.secret("JWT_SECRET", "dev-secret") == "a-real-secret"
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
