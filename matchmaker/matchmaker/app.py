@@ -34,6 +34,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
         service=SERVICE,
         redis_client=services.redis,
         cors_origins=list(services.config.cors_origins),
+        product_ids=list(services.config.products),
     )
     app.register_blueprint(lobby.bp)
     app.register_error_handler(redis.RedisError, _storage_unavailable)
@@ -42,5 +43,5 @@ def create_app(config: Config | None = None, *, services: Services | None = None
 
 def _storage_unavailable(exc: redis.RedisError) -> tuple[Response, int]:
     """Redis being away is an outage, not a client error: 503, like /healthz."""
-    log.error("storage_unavailable error=%r", str(exc))
+    log.error("storage unavailable", extra={"error": repr(exc)})
     return jsonify(message="The game lobby is temporarily unavailable."), 503

@@ -82,10 +82,12 @@ class CurationWorker(PeriodicWorker):
                 self.game_servers.remove_game(base, gid)
         except GameServerError as exc:
             log.warning(
-                "curation_server_failed action=%s product_id=%s game_id=%s reason=%r",
-                action.value, pid, gid, str(exc),
+                "curation could not tell the game server",
+                extra={"action": action.value, "product_id": pid, "game_id": gid,
+                       "reason": str(exc)},
             )  # fmt: skip
         log.info(
-            "game_curated action=%s product_id=%s game_id=%s state=%s last_updated=%.3f",
-            action.value, pid, gid, game.state, game.last_updated,
+            "game curated",
+            extra={"action": action.value, "product_id": pid, "game_id": gid,
+                   "state": game.state, "last_updated": game.last_updated},
         )  # fmt: skip

@@ -64,12 +64,14 @@ class GameEventsWorker(EventStreamWorker):
         if not applied:
             notes = {"result": "duplicate"}
         log.info(
-            "game_event event_id=%s type=%s product_id=%s game_id=%s %s",
-            event_id,
-            fields.get("type"),
-            event.product_id,
-            event.game_id,
-            " ".join(f"{k}={v}" for k, v in notes.items()),
+            "game event",
+            extra={
+                "event_id": event_id,
+                "type": fields.get("type"),
+                "product_id": event.product_id,
+                "game_id": event.game_id,
+                **notes,
+            },
         )
 
 

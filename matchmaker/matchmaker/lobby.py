@@ -55,8 +55,9 @@ def create_game(product_id: str) -> Response:
         )
     except GameServerError as exc:
         log.warning(
-            "create_game_refused product_id=%s game_id=%s user_id=%s reason=%r",
-            product_id, game_id, player.user_id, str(exc),
+            "game server refused create_game",
+            extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id,
+                   "reason": str(exc)},
         )  # fmt: skip
         abort(400, description=f"Could not create the game: {exc}")
     game = Game.new(
@@ -74,7 +75,8 @@ def create_game(product_id: str) -> Response:
         _forget_game_on_server(services, game)
         raise
     log.info(
-        "game_created product_id=%s game_id=%s user_id=%s", product_id, game_id, player.user_id
+        "game created",
+        extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id},
     )
     return jsonify(game.to_dict())
 
@@ -98,8 +100,9 @@ def join_game(product_id: str, game_id: str) -> Response:
         )
     except GameServerError as exc:
         log.warning(
-            "join_game_refused product_id=%s game_id=%s user_id=%s reason=%r",
-            product_id, game_id, player.user_id, str(exc),
+            "game server refused join_game",
+            extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id,
+                   "reason": str(exc)},
         )  # fmt: skip
         abort(400, description=f"Could not join the game: {exc}")
 
@@ -120,7 +123,10 @@ def join_game(product_id: str, game_id: str) -> Response:
         _forget_player_on_server(services, game, player.user_id)
         raise
     assert isinstance(joined, Game)
-    log.info("game_joined product_id=%s game_id=%s user_id=%s", product_id, game_id, player.user_id)
+    log.info(
+        "game joined",
+        extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id},
+    )
     return jsonify(joined.to_dict())
 
 
@@ -138,23 +144,27 @@ def open_games(product_id: str) -> Response:
 def _forget_game_on_server(services: Services, game: Game) -> None:
     try:
         services.game_servers.remove_game(game.game_server_url, game.game_id)
-        log.warning("game_rolled_back product_id=%s game_id=%s", game.product_id, game.game_id)
+        log.warning(
+            "game removed from its server after a failed store",
+            extra={"product_id": game.product_id, "game_id": game.game_id},
+        )
     except GameServerError as exc:
         log.error(
-            "game_rollback_failed product_id=%s game_id=%s reason=%r",
-            game.product_id, game.game_id, str(exc),
-        )  # fmt: skip
+            "could not remove the game from its server after a failed store",
+            extra={"product_id": game.product_id, "game_id": game.game_id, "reason": str(exc)},
+        )
 
 
 def _forget_player_on_server(services: Services, game: Game, user_id: str) -> None:
     try:
         services.game_servers.remove_player(game.game_server_url, game.game_id, user_id)
         log.warning(
-            "join_rolled_back product_id=%s game_id=%s user_id=%s",
-            game.product_id, game.game_id, user_id,
-        )  # fmt: skip
+            "player removed from the server after a failed join",
+            extra={"product_id": game.product_id, "game_id": game.game_id, "user_id": user_id},
+        )
     except GameServerError as exc:
         log.error(
-            "join_rollback_failed product_id=%s game_id=%s user_id=%s reason=%r",
-            game.product_id, game.game_id, user_id, str(exc),
+            "could not remove the player from the server after a failed join",
+            extra={"product_id": game.product_id, "game_id": game.game_id, "user_id": user_id,
+                   "reason": str(exc)},
         )  # fmt: skip
