@@ -46,6 +46,12 @@ _MAX_BACKOFF_SECONDS = 2.0
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
+def _is_nogroup(exc: redis.ResponseError) -> bool:
+    # Redis says NOGROUP (redis-py prefixes pipeline errors); fakeredis words it differently.
+    text = str(exc)
+    return "NOGROUP" in text or "requires the key to exist" in text
+
+
 def default_consumer_name() -> str:
     """Unique per process, readable in XINFO: host, pid and a random suffix (pids get reused)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -172,7 +178,7 @@ class EventStreamWorker(AsyncWorker):
             self._on_connection_error(exc)
             return 0
         except redis.ResponseError as exc:
-            if not str(exc).startswith("NOGROUP"):
+            if not _is_nogroup(exc):
                 raise
             self._recreate_group()
             return 0
@@ -235,7 +241,7 @@ class EventStreamWorker(AsyncWorker):
             self.consumer,
             {self.stream: ">"},
             count=self.batch_size,
-            block=self.block_ms,
+            block=self.block_ms or None,  # BLOCK 0 would wait forever
         )
         results = pipe.execute()
         self._to_ack = []

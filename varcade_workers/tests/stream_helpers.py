@@ -1,0 +1,86 @@
+"""Helpers shared by the stream worker, process and dead-letter tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from varcade_workers import DeadLetter, EventStreamWorker
+
+CHILD = Path(__file__).with_name("worker_child.py")
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll until `condition()` holds; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Recorder(EventStreamWorker):
+    """Records what it handled; fails for entries with `fail=1`, dead-letters `dead=1`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.handled: list[tuple[str, dict[str, str]]] = []
+        self.attempts: dict[str, int] = {}
+
+    def handle_event(self, event_id: str, fields: dict[str, str]) -> None:
+        self.attempts[event_id] = self.attempts.get(event_id, 0) + 1
+        if fields.get("dead") == "1":
+            raise DeadLetter("cannot be handled")
+        if fields.get("fail") == "1":
+            raise RuntimeError("handler failed")
+        self.handled.append((event_id, fields))
+
+
+def add_events(client: redis.Redis, stream: str, count: int, start: int = 0) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for n in range(start, start + count):
+        pipe.xadd(stream, {"product_id": "exrps", "game_id": f"g{n}", "n": str(n)})
+    return [str(i) for i in pipe.execute()]
+
+
+def drain(worker: EventStreamWorker, expected: int, timeout: float = 20.0) -> None:
+    """Run the worker until `expected` events in total were handled by it."""
+    stats = worker.stats
+    wait_until(lambda: worker.run() >= 0 and stats.processed >= expected, timeout, "drain")
+
+
+def start_child(
+    stream_url: str,
+    data_url: str,
+    stream: str,
+    group: str,
+    *,
+    claim_idle_ms: int = 200,
+    batch_size: int = 20,
+    delay: float = 0.0,
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, METRICS_PORT="0", LOG_LEVEL="INFO")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(CHILD),
+            stream_url,
+            data_url,
+            stream,
+            group,
+            str(claim_idle_ms),
+            str(batch_size),
+            str(delay),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
