@@ -1,0 +1,42 @@
+"""The game server's configuration, read from the environment once (CONVENTIONS "Environment")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from varcade_workers import events, settings
+
+DEV_GAME_SERVER_TOKEN = "varcade-dev-game-server-token"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server process needs; tests build one directly (ports 0 = any free port)."""
+
+    event_stream_url: str = "redis://127.0.0.1:6379/1"
+    game_server_token: str = DEV_GAME_SERVER_TOKEN
+    host: str = "0.0.0.0"
+    control_port: int = 8080
+    ws_port: int = 8085
+    client_port: int = 8090
+    tick_seconds: float = 1.0
+    event_stream_maxlen: int = events.DEFAULT_MAXLEN
+    event_buffer_size: int = 100_000
+    product_id: str = "exrps"
+    serve_page: bool = True
+
+    @classmethod
+    def from_env(cls) -> Config:
+        return cls(
+            event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
+            game_server_token=settings.secret("GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN),
+            host=settings.env_str("BIND_HOST", "0.0.0.0"),
+            control_port=settings.env_int("CONTROL_PORT", 8080, minimum=0),
+            ws_port=settings.env_int("WS_PORT", 8085, minimum=0),
+            client_port=settings.env_int("CLIENT_PORT", 8090, minimum=0),
+            tick_seconds=settings.env_float("TICK_SECONDS", 1.0, minimum=0.001),
+            event_stream_maxlen=settings.env_int(
+                "EVENT_STREAM_MAXLEN", events.DEFAULT_MAXLEN, minimum=1
+            ),
+            event_buffer_size=settings.env_int("EVENT_BUFFER_SIZE", 100_000, minimum=1),
+        )

@@ -1,0 +1,175 @@
+"""The control API the matchmaker calls (spec "game_rps server: HTTP control API").
+
+Every game route needs ``Authorization: Bearer <GAME_SERVER_TOKEN>`` (401 otherwise); bodies are
+JSON objects whose fields are checked in the spec's order. Every error is JSON ``{"message"}`` with
+a 4xx status; `GET /healthz` and `GET /metrics` are open (probes and scrapers carry no secret).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from game_rps.engine import JoinRefused
+from game_rps.games import GameExists, GameRegistry, HostCannotBeRemoved, NotInGame, UnknownGame
+
+log = logging.getLogger("game_rps.control_api")
+
+REGISTRY_KEY = web.AppKey("registry", GameRegistry)
+TOKEN_KEY = web.AppKey("service_token", str)
+REDIS_KEY = web.AppKey("redis", aioredis.Redis)
+
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+class BadRequest(Exception):
+    """A 4xx answer with a message for the caller."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return _error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+    except Exception:
+        log.exception("control request failed", extra={"path": request.path})
+        return _error(500, "Internal server error.")
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path not in OPEN_PATHS:
+        expected = request.app[TOKEN_KEY]
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            return _error(401, "Missing or invalid service token.")
+    return await handler(request)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed JSON body.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def _field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"Invalid {name} format.")
+    return value
+
+
+def _registry(request: web.Request) -> GameRegistry:
+    return request.app[REGISTRY_KEY]
+
+
+async def create_game(request: web.Request) -> web.Response:
+    body = await _body(request)
+    game_id, user_id, username = (_field(body, k) for k in ("gameId", "userId", "username"))
+    try:
+        token = _registry(request).create_game(game_id, user_id, username)
+    except GameExists as exc:
+        raise BadRequest(str(exc)) from None
+    return web.json_response({"gameToken": token})
+
+
+async def join_game(request: web.Request) -> web.Response:
+    body = await _body(request)
+    game_id, user_id, username = (_field(body, k) for k in ("gameId", "userId", "username"))
+    try:
+        token = _registry(request).join_game(game_id, user_id, username)
+    except (UnknownGame, JoinRefused) as exc:
+        raise BadRequest(str(exc.args[0])) from None
+    return web.json_response({"gameToken": token})
+
+
+async def remove_game(request: web.Request) -> web.Response:
+    body = await _body(request)
+    game_id = _field(body, "gameId")
+    if not _registry(request).remove_game(game_id):
+        return web.json_response(None)
+    return web.json_response({"gameId": game_id, "gameRemoved": True})
+
+
+async def remove_player(request: web.Request) -> web.Response:
+    body = await _body(request)
+    game_id, user_id = _field(body, "gameId"), _field(body, "userId")
+    try:
+        closed = _registry(request).remove_player(game_id, user_id)
+    except (UnknownGame, HostCannotBeRemoved) as exc:
+        raise BadRequest(str(exc.args[0])) from None
+    except NotInGame as exc:
+        raise BadRequest(str(exc.args[0]), status=404) from None
+    return web.json_response({"playerRemoved": True, "connectionRemoved": closed})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    registry = _registry(request)
+    try:
+        redis_ok = bool(await request.app[REDIS_KEY].ping())
+    except (RedisError, OSError):
+        redis_ok = False
+    body = {
+        "status": "ok" if redis_ok else "unavailable",
+        "redis": redis_ok,
+        "games": len(registry),
+        "events_buffered": registry.event_log.buffered,
+    }
+    return web.json_response(body, status=200 if redis_ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = _registry(request)
+    registry.metrics.events_buffered.set(registry.event_log.buffered)
+    return web.Response(
+        body=registry.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
+
+
+def create_control_app(
+    registry: GameRegistry, service_token: str, redis_client: aioredis.Redis
+) -> web.Application:
+    """The CONTROL_PORT app."""
+    app = web.Application(middlewares=[_errors, _auth], client_max_size=64 * 1024)
+    app[REGISTRY_KEY] = registry
+    app[TOKEN_KEY] = service_token
+    app[REDIS_KEY] = redis_client
+    app.router.add_post("/create_game", create_game)
+    app.router.add_post("/join_game", join_game)
+    app.router.add_post("/remove_game", remove_game)
+    app.router.add_post("/remove_player", remove_player)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
