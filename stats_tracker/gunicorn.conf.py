@@ -1,7 +1,6 @@
-"""gunicorn settings: the shared ones, and the stats tracker's default port (spec: 5000)."""
+"""gunicorn settings: the shared ones (varcade_workers.gunicorn_conf), default port 5000 (spec)."""
 
 import os
 
+os.environ.setdefault("PORT", "5000")
 from varcade_workers.gunicorn_conf import *  # noqa: F403
-
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
