@@ -1,0 +1,210 @@
+"""The game-event worker reading a real stream (written with the library's EventProducer)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from matchmaker.events_worker import GameEventsWorker
+from matchmaker.games import Game, GameList, Product
+from matchmaker.repository import GameRepository
+from varcade_workers.events import EventProducer
+
+from varcade_workers import events
+
+PRODUCT = Product("exrps", "http://gs", "gs:8085", {"num_players": 2})
+DEAD = f"{events.STREAM}:dead"
+
+
+@pytest.fixture
+def repo(data_redis) -> GameRepository:
+    return GameRepository(data_redis)
+
+
+@pytest.fixture
+def producer(stream_redis) -> EventProducer:
+    return EventProducer(stream_redis)
+
+
+@pytest.fixture
+def make_worker(redis_base, repo, clock, stream_redis):
+    made = []
+
+    def make(**options) -> GameEventsWorker:
+        options.setdefault("block_ms", 10)
+        worker = GameEventsWorker(f"{redis_base}/6", repo, clock=clock, **options)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.redis.close()
+
+
+@pytest.fixture
+def worker(make_worker) -> GameEventsWorker:
+    worker = make_worker()
+    yield worker
+    worker.close()
+
+
+def drain(worker: GameEventsWorker) -> int:
+    """Run until the stream has nothing new; returns how many events were handled."""
+    total = 0
+    while handled := worker.run():
+        total += handled
+    worker.flush_acks()
+    return total
+
+
+def store(repo, clock, game_id="g1", state=events.CREATED, players=("c1",)) -> Game:
+    game = Game.new(PRODUCT, creator_id="c1", creator_name="Carol", token="t", now=clock(),
+                    game_id=game_id)  # fmt: skip
+    game = Game.from_dict({**game.to_dict(), "state": state, "players": list(players)})
+    repo.create(game)
+    return game
+
+
+def test_creator_joined_publishes_the_game_to_the_lobby(worker, producer, repo, clock):
+    store(repo, clock)
+    clock.advance(3)
+    producer.publish(events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED))
+    assert drain(worker) == 1
+    game = repo.get("exrps", "g1")
+    assert game.state == events.CREATOR_JOINED
+    assert game.last_updated == clock()
+    assert repo.list_ids("exrps", GameList.LOBBY) == ["g1"]
+    assert repo.list_ids("exrps", GameList.PENDING) == []
+
+
+def test_every_forward_state_is_applied_in_order(worker, producer, repo, clock):
+    store(repo, clock, state=events.CREATOR_JOINED, players=("c1", "u2"))
+    for state in (events.ALL_PLAYERS_JOINED, events.IN_PROGRESS, events.ENDED):
+        producer.publish(events.StateChange("exrps", "g1", new_state=state))
+    drain(worker)
+    assert repo.get("exrps", "g1").state == events.ENDED
+    assert repo.list_ids("exrps", GameList.ACTIVE) == ["g1"]
+
+
+def test_an_invalid_transition_is_ignored_and_acked(worker, producer, repo, clock, stream_redis):
+    before = store(repo, clock)
+    clock.advance(3)
+    producer.publish(events.StateChange("exrps", "g1", new_state=events.IN_PROGRESS))
+    drain(worker)
+    assert repo.get("exrps", "g1") == before
+    assert stream_redis.xpending(events.STREAM, worker.group)["pending"] == 0
+    assert stream_redis.xlen(DEAD) == 0
+
+
+def test_events_for_unknown_games_create_nothing(worker, producer, data_redis):
+    producer.publish_many(
+        [
+            events.StateChange("exrps", "ghost", new_state=events.CREATOR_JOINED),
+            events.PlayerDisconnect("exrps", "ghost", player_id="u2"),
+            events.GameRemoved("exrps", "ghost"),
+        ]
+    )
+    assert drain(worker) == 3
+    assert [k for k in data_redis.keys("*") if ":once:" not in k] == []
+
+
+def test_game_removed_deletes_the_game_from_every_list(worker, producer, repo, clock):
+    store(repo, clock, state=events.CREATOR_JOINED)
+    producer.publish(events.GameRemoved("exrps", "g1"))
+    drain(worker)
+    assert repo.get("exrps", "g1") is None
+    assert all(repo.list_ids("exrps", which) == [] for which in GameList)
+
+
+def test_player_disconnect_relists_the_game_without_the_player(worker, producer, repo, clock):
+    store(repo, clock, state=events.IN_PROGRESS, players=("c1", "u2"))
+    clock.advance(10)
+    producer.publish(events.PlayerDisconnect("exrps", "g1", player_id="u2"))
+    drain(worker)
+    game = repo.get("exrps", "g1")
+    assert game.players == ("c1",)
+    assert game.state == events.CREATOR_JOINED
+    assert game.last_updated == clock()
+    assert repo.list_ids("exrps", GameList.LOBBY) == ["g1"]
+
+
+@pytest.mark.parametrize("player_id", ["c1", "stranger"])
+def test_player_disconnect_of_the_host_or_a_stranger_changes_nothing(
+    worker, producer, repo, clock, player_id
+):
+    before = store(repo, clock, state=events.ALL_PLAYERS_JOINED, players=("c1", "u2"))
+    producer.publish(events.PlayerDisconnect("exrps", "g1", player_id=player_id))
+    drain(worker)
+    assert repo.get("exrps", "g1") == before
+
+
+def test_unknown_and_foreign_events_are_ignored(worker, producer, repo, clock, stream_redis):
+    before = store(repo, clock, state=events.ALL_PLAYERS_JOINED, players=("c1", "u2"))
+    stream_redis.xadd(events.STREAM, {"product_id": "exrps", "game_id": "g1", "type": "teleport"})
+    producer.publish_many(
+        [
+            events.GameOver("exrps", "g1", winner_id="c1", loser_id="u2"),
+            events.WeaponSelected("exrps", "g1", user_id="c1", weapon=events.ROCK),
+        ]
+    )
+    assert drain(worker) == 3
+    assert repo.get("exrps", "g1") == before
+    assert stream_redis.xpending(events.STREAM, worker.group)["pending"] == 0
+    assert stream_redis.xlen(DEAD) == 0
+
+
+def test_malformed_events_are_dead_lettered_and_the_next_one_still_applies(
+    worker, producer, repo, clock, stream_redis
+):
+    store(repo, clock)
+    stream_redis.xadd(events.STREAM, {"product_id": "exrps", "type": "state_change"})  # no game
+    stream_redis.xadd(
+        events.STREAM,
+        {"product_id": "exrps", "game_id": "g1", "type": "state_change", "new_state": "nirvana"},
+    )
+    producer.publish(events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED))
+    drain(worker)
+    assert repo.get("exrps", "g1").state == events.CREATOR_JOINED
+    assert stream_redis.xlen(DEAD) == 2
+    assert stream_redis.xpending(events.STREAM, worker.group)["pending"] == 0
+
+
+def test_a_redelivered_disconnect_after_a_rejoin_changes_nothing(
+    make_worker, producer, repo, clock, stream_redis
+):
+    """The first worker applies player_disconnect and dies before its ack reaches Redis; the player
+    joins again through the matchmaker; a second worker takes the stale entry over and must not
+    remove the player a second time."""
+    store(repo, clock, state=events.ALL_PLAYERS_JOINED, players=("c1", "u2"))
+    producer.publish(events.PlayerDisconnect("exrps", "g1", player_id="u2"))
+    # The crashed consumer's turn: its read (the entry is now pending for it) and its handler, then
+    # death before the ack.
+    crashed = make_worker(consumer="crashed")
+    stream_redis.xgroup_create(events.STREAM, crashed.group, id="0")
+    [[_, [(event_id, fields)]]] = stream_redis.xreadgroup(
+        crashed.group, "crashed", {events.STREAM: ">"}, count=1
+    )
+    crashed.handle_event(event_id, fields)
+    assert repo.get("exrps", "g1").players == ("c1",)
+    assert stream_redis.xpending(events.STREAM, crashed.group)["pending"] == 1
+
+    clock.advance(5)
+    rejoined = repo.update("exrps", "g1", lambda g: g.with_player("u2", clock()))
+
+    time.sleep(0.01)  # older than claim_idle_ms below
+    survivor = make_worker(consumer="survivor", claim_idle_ms=1)
+    assert survivor.run() == 1  # the stale entry, delivered again
+    survivor.flush_acks()
+    assert repo.get("exrps", "g1") == rejoined
+    assert repo.get("exrps", "g1").players == ("c1", "u2")
+    assert stream_redis.xpending(events.STREAM, survivor.group)["pending"] == 0
+    survivor.close()
+
+
+def test_handling_the_same_event_id_twice_applies_it_once(worker, repo, clock):
+    store(repo, clock, state=events.ALL_PLAYERS_JOINED, players=("c1", "u2"))
+    fields = events.PlayerDisconnect("exrps", "g1", player_id="u2").to_fields()
+    worker.handle_event("1-1", fields)
+    repo.update("exrps", "g1", lambda g: g.with_player("u2", clock()))
+    worker.handle_event("1-1", fields)
+    assert repo.get("exrps", "g1").players == ("c1", "u2")

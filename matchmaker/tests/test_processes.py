@@ -1,0 +1,151 @@
+"""The start commands of CONVENTIONS, really started: gunicorn for the API, the worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import DATA_DB, GAME_SERVER_TOKEN, JWT_SECRET, STREAM_DB, auth
+from matchmaker.games import Game, Product
+from matchmaker.repository import GameRepository
+from varcade_workers.events import EventProducer
+from varcade_workers.testing import free_port
+
+from varcade_workers import events
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+START_WAIT = 30.0  # seconds a process may take to answer (a loaded CI machine)
+
+
+@pytest.fixture
+def env(redis_base, game_server, data_redis, stream_redis, tmp_path) -> dict[str, str]:
+    servers = [
+        {
+            "product_id": "exrps",
+            "game_server_url": game_server.url,
+            "game_socket_url": "127.0.0.1:8085",
+            "settings": {"num_players": 2},
+        }
+    ]
+    return {
+        **os.environ,
+        "VARCADE_ENV": "test",
+        "REDIS_URL": f"{redis_base}/{DATA_DB}",
+        "EVENT_STREAM_URL": f"{redis_base}/{STREAM_DB}",
+        "JWT_SECRET": JWT_SECRET,
+        "GAME_SERVER_TOKEN": GAME_SERVER_TOKEN,
+        "GAME_SERVERS": json.dumps(servers),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_CONCURRENCY": "2",
+    }
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        cwd=SERVICE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes]) -> requests.Response:
+    deadline = time.monotonic() + START_WAIT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"process exited {process.returncode}: {process.stderr.read().decode()}")
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {START_WAIT} s")
+
+
+@pytest.fixture
+def gunicorn(env) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"]
+    process = start(command, {**env, "PORT": str(port)})
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/healthz", process)
+    yield url
+    stop(process)
+
+
+def test_gunicorn_serves_the_api(gunicorn, game_server):
+    assert requests.get(f"{gunicorn}/healthz", timeout=5).json() == {"status": "ok"}
+    url = f"{gunicorn}/game_lobby/exrps/create_game"
+    created = requests.post(url, headers=auth("c1"), timeout=5)
+    assert created.status_code == 200
+    assert game_server.paths() == ["/create_game"]
+    listed = requests.get(f"{gunicorn}/game_lobby/exrps/open_games", timeout=5)
+    assert listed.status_code == 200 and listed.json() == []
+    # Counters from every gunicorn worker end up in /metrics (multiprocess mode).
+    for _ in range(6):
+        requests.get(f"{gunicorn}/game_lobby/exrps/open_games", timeout=5)
+    metrics = requests.get(f"{gunicorn}/metrics", timeout=5).text
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("http_requests_total") and 'endpoint="lobby.open_games"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 7
+
+
+def test_production_refuses_to_start_with_default_secrets(env):
+    prod = {**env, "VARCADE_ENV": "production", "PORT": str(free_port())}
+    del prod["JWT_SECRET"]
+    process = start([sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"], prod)
+    try:
+        process.wait(START_WAIT)
+    except subprocess.TimeoutExpired:
+        stop(process)
+        pytest.fail("gunicorn started in production without JWT_SECRET")
+    assert process.returncode != 0
+    assert "JWT_SECRET" in process.stderr.read().decode()
+
+
+def test_worker_process_applies_events_and_answers_healthz(env, data_redis, stream_redis):
+    port = free_port()
+    product = Product("exrps", "http://gs", "gs:8085", {"num_players": 2})
+    repo = GameRepository(data_redis)
+    repo.create(Game.new(product, creator_id="c1", creator_name="C", token="t", now=time.time(),
+                         game_id="g1"))  # fmt: skip
+    EventProducer(stream_redis).publish(
+        events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED)
+    )
+    worker_env = {**env, "METRICS_PORT": str(port)}
+    worker_env.pop("PROMETHEUS_MULTIPROC_DIR")  # gunicorn's, not the worker's
+    process = start([sys.executable, "-m", "matchmaker.worker"], worker_env)
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", process).status_code == 200
+        deadline = time.monotonic() + START_WAIT
+        while repo.get("exrps", "g1").state != events.CREATOR_JOINED:
+            assert time.monotonic() < deadline, "the worker did not apply the event"
+            time.sleep(0.05)
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "varcade_worker_events_processed" in metrics
+    finally:
+        status = stop(process)
+    assert status == 0, process.stderr.read().decode()[-3000:]
