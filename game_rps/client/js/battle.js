@@ -254,6 +254,8 @@ export class Battle {
 
   onError(msg) {
     const text = msg.message || msg.reason || "The game server reported an error.";
+    // After the winner is known, departures are just the game being cleaned up.
+    if (this.phase === PHASE.OVER && [ERROR_HOST_LEFT, ERROR_OPPONENT_LEFT].includes(msg.code)) return;
     if (msg.code === ERROR_OPPONENT_LEFT) {
       const who = this.opponent.name || "Your opponent";
       this.p2 = emptySlot();

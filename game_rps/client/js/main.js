@@ -393,7 +393,7 @@ function backToLobby() {
 function onGameOver(game) {
   const battle = game.battle;
   const won = battle.winnerId === app.player.user_id;
-  setStatus(won ? "You won! 🎉" : `${battle.nameOf(battle.winnerId)} won.`, won ? "success" : "info");
+  setStatus(won ? "You won!" : `${battle.nameOf(battle.winnerId)} won.`, won ? "success" : "info");
   if (!game.statsPolled) {
     game.statsPolled = true;
     refreshStatsAfterGame(game.gamesBefore);
@@ -437,7 +437,7 @@ function renderFighterChoices() {
       if (w.modifier) parts.push(`+${Math.round(w.modifier * 100)}% attack`);
       if (w.mitigation) parts.push(`${Math.round(w.mitigation * 100)}% block`);
       stats.append(
-        el("li", { dataset: { weapon: String(w.id) } },
+        el("li", { dataset: { weaponStat: String(w.id) } },
           el("span", { className: "wname", text: w.name }),
           el("span", { text: parts.join(" · ") })),
       );
@@ -454,7 +454,7 @@ function renderFighterChoices() {
           onclick: () => chooseFighter(fighter.id),
         },
         el("span", { className: "fname", text: fighter.name }),
-        el("span", { className: "fhealth", text: `❤ ${fighter.health}` }),
+        el("span", { className: "fhealth", text: `Health ${fighter.health}` }),
         stats,
       ),
     );
@@ -521,7 +521,7 @@ function renderGame() {
   $("round-number").textContent = String(Math.max(b.round, 1));
   const p1w = b.roundsWon[b.p1.id] || 0;
   const p2w = b.roundsWon[b.p2.id] || 0;
-  $("score").textContent = b.round > 0 ? `rounds ${p1w} – ${p2w}` : "";
+  $("score").textContent = b.round > 0 ? `Rounds won ${p1w} – ${p2w}` : "";
   const cd = $("countdown");
   if (b.countdown) {
     cd.textContent = b.countdown.kind === "round"
@@ -556,7 +556,7 @@ function renderGame() {
   $("game-over").hidden = !over;
   const winner = $("winner");
   if (b.phase === PHASE.OVER) {
-    winner.textContent = b.winnerId === b.me ? "🏆 You won!" : `${b.nameOf(b.winnerId)} won.`;
+    winner.textContent = b.winnerId === b.me ? "You won!" : `${b.nameOf(b.winnerId)} won.`;
     winner.dataset.winnerId = b.winnerId || "";
     winner.dataset.result = b.winnerId === b.me ? "win" : "loss";
   } else {
