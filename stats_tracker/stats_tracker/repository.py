@@ -72,14 +72,44 @@ class StatsRepository:
 
     @staticmethod
     def queue_update(pipe: redis.client.Pipeline, update: BatchUpdate) -> None:
-        """Queue a batch's writes: ZINCRBY per incremented score, one ZADD, HINCRBY per counter."""
+        """Queue a batch's writes as ONE command (a small Lua script) in the transaction.
+
+        Hundreds of ZINCRBY/HINCRBY commands per batch cost more client time than Redis time;
+        one EVAL with every change as arguments is what keeps the worker above 10,000 games/s.
+        """
+        keys: dict[str, int] = {}
+        args: list[str | int | float] = []
+
+        def change(op: str, key: str, member: str, value: str | int) -> None:
+            args.extend((op, keys.setdefault(key, len(keys) + 1), member, value))
+
         for product_id, board in update.boards.items():
             key = leaderboard_key(product_id)
             for user_id, delta in board.increments.items():
-                pipe.zincrby(key, delta, user_id)
-            if board.assignments:
-                pipe.zadd(key, board.assignments)
+                change(_INCREMENT_SCORE, key, user_id, repr(delta))
+            for user_id, value in board.assignments.items():
+                change(_SET_SCORE, key, user_id, repr(value))
         for (product_id, user_id), counters in update.counters.items():
             key = stats_key(product_id, user_id)
             for counter, delta in counters.items():
-                pipe.hincrby(key, counter, delta)
+                change(_INCREMENT_COUNTER, key, counter, delta)
+        if args:
+            pipe.eval(_APPLY_CHANGES, len(keys), *keys, *args)
+
+
+_INCREMENT_SCORE, _SET_SCORE, _INCREMENT_COUNTER = "zincrby", "zadd", "hincrby"
+
+#: ARGV holds (operation, KEYS index, member or field, value) quadruples.
+_APPLY_CHANGES = """
+for i = 1, #ARGV, 4 do
+  local op, key, member, value = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  if op == 'zincrby' then
+    redis.call('ZINCRBY', key, value, member)
+  elseif op == 'zadd' then
+    redis.call('ZADD', key, value, member)
+  else
+    redis.call('HINCRBY', key, member, value)
+  end
+end
+return #ARGV / 4
+"""
