@@ -14,12 +14,17 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): $(REQS) varcade_workers/pyproject.toml
+# The services' requirements are installed with the library wheel built here when it is the pinned
+# release (byte for byte what Docker pulls), else the library editable from source, said loudly
+# (tools/release/install_local.py). The rule depends on every file that choice reads.
+LIB_INPUTS := varcade_workers/pyproject.toml varcade_workers/README.md varcade_workers/RELEASES.json \
+	$(shell find varcade_workers/src -type f -not -path '*/__pycache__/*' 2>/dev/null) \
+	$(wildcard tools/build_workers.py tools/release/*.py)
+$(STAMP): $(REQS) $(LIB_INPUTS)
 	@echo "==> creating $(VENV) and installing dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
-	$(VENV)/bin/pip install --disable-pip-version-check -q $(foreach r,$(filter-out requirements-dev.txt,$(REQS)),-r $(r))
-	$(VENV)/bin/pip install --disable-pip-version-check -q -e './varcade_workers[web]'
+	$(VENV)/bin/python tools/release/install_local.py --venv $(VENV)
 	touch $@
 
 venv: $(STAMP) ## create .venv with everything installed
