@@ -208,3 +208,31 @@ def test_handling_the_same_event_id_twice_applies_it_once(worker, repo, clock):
     repo.update("exrps", "g1", lambda g: g.with_player("u2", clock()))
     worker.handle_event("1-1", fields)
     assert repo.get("exrps", "g1").players == ("c1", "u2")
+
+
+def test_a_concurrent_api_update_during_the_workers_transaction_is_kept(
+    worker, producer, repo, clock, data_redis, monkeypatch
+):
+    """An API request changes the game after the worker read it and before its EXEC: the worker's
+    transaction (inside ExactlyOnce) must retry, and both changes must be in the stored game."""
+    store(repo, clock)
+    api = GameRepository(data_redis)
+    real_transact = repo.transact
+    calls = []
+
+    def transact(pipe, product_id, game_id, change):
+        outcome = real_transact(pipe, product_id, game_id, change)
+        calls.append(outcome)
+        if len(calls) == 1:  # the API's write lands between the worker's read and its EXEC
+            api.update("exrps", "g1", lambda g: Game.from_dict(
+                {**g.to_dict(), "settings": {**g.settings, "api": True}}))  # fmt: skip
+        return outcome
+
+    monkeypatch.setattr(repo, "transact", transact)
+    producer.publish(events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED))
+    drain(worker)
+    assert len(calls) == 2  # retried once
+    game = repo.get("exrps", "g1")
+    assert game.state == events.CREATOR_JOINED
+    assert game.settings["api"] is True
+    assert repo.list_ids("exrps", GameList.LOBBY) == ["g1"]
