@@ -142,6 +142,9 @@ class Bot:
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    def of_type(self, message_type: str) -> list[Message]:
+        return self.result.of_type(message_type)
+
     async def __aenter__(self) -> Bot:
         return await self.connect()
 

@@ -86,10 +86,10 @@ class GameServer:
         )
 
     async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.config.host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.config.host, port)
         await site.start()
         return int(runner.addresses[-1][1])
 

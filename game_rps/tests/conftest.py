@@ -1,0 +1,167 @@
+"""Shared helpers for the game server tests: a real server in-process on free ports, real Redis
+(database 9 of the test Redis), real WebSockets through the scripted bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import redis
+from game_rps.bot import Bot, Strategy
+from game_rps.config import Config
+from game_rps.server import GameServer
+from varcade_workers.testing import redis_base_url
+
+from varcade_workers import events
+
+TICK = 0.03  # short enough for a fast suite, long enough for a bot to answer within a window
+STREAM_DB = 9
+SERVICE_TOKEN = "test-service-token"
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
+    """Run one async test body (no pytest-asyncio here: a plain event loop per test)."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+@pytest.fixture
+def stream_url() -> str:
+    return f"{redis_base_url()}/{STREAM_DB}"
+
+
+@pytest.fixture
+def stream(stream_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stream_url, decode_responses=True)
+    client.delete(events.STREAM)
+    yield client
+    client.delete(events.STREAM)
+    client.close()
+
+
+def entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:
+    """The stream entries of one game, in stream order."""
+    return [f for _, f in client.xrange(events.STREAM) if f.get("game_id") == game_id]
+
+
+class Harness:
+    """A running server plus an HTTP session to drive it."""
+
+    _ids = itertools.count()
+
+    def __init__(self, server: GameServer, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.control_url = f"http://127.0.0.1:{server.control_port}"
+        self.ws_url = f"ws://127.0.0.1:{server.ws_port}"
+
+    async def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = SERVICE_TOKEN,
+        data: bytes | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        kwargs: dict[str, Any] = {"data": data} if data is not None else {"json": body}
+        async with self.session.post(self.control_url + path, headers=headers, **kwargs) as r:
+            return r.status, await r.json()
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.session.get(self.control_url + path) as r:
+            return r.status, await r.text()
+
+    async def new_game(
+        self, host: str = "host", guest: str | None = "guest", game_id: str | None = None
+    ) -> tuple[str, str]:
+        """Create (and join) a game through the control API; returns (game_id, token)."""
+        game_id = game_id or f"game-{uuid.uuid4().hex[:8]}"
+        status, body = await self.post(
+            "/create_game", {"gameId": game_id, "userId": host, "username": host.upper()}
+        )
+        assert status == 200, body
+        if guest is not None:
+            status, joined = await self.post(
+                "/join_game", {"gameId": game_id, "userId": guest, "username": guest.upper()}
+            )
+            assert status == 200 and joined == body, joined
+        return game_id, body["gameToken"]
+
+    def bot(
+        self,
+        token: str | None,
+        user_id: str | None,
+        fighter: str = "aru",
+        strategy: Strategy | None = None,
+    ) -> Bot:
+        return Bot(
+            self.ws_url, token, user_id, fighter=fighter, strategy=strategy, session=self.session
+        )
+
+    async def flush(self) -> None:
+        assert await self.server.event_log.flush(10)
+
+
+@contextlib.asynccontextmanager
+async def running_server(stream_url: str, **overrides: Any) -> AsyncIterator[Harness]:
+    config = Config(
+        event_stream_url=stream_url,
+        game_server_token=SERVICE_TOKEN,
+        host="127.0.0.1",
+        control_port=0,
+        ws_port=0,
+        client_port=0,
+        tick_seconds=TICK,
+        serve_page=False,
+        **overrides,
+    )
+    server = GameServer(config)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Harness(server, session)
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def connected(host: Bot, guest: Bot) -> AsyncIterator[tuple[Bot, Bot]]:
+    """Connect the host, then (once the host is in) the second player; close both after."""
+    try:
+        await host.connect()
+        await host.wait_for(lambda m: m["type"] == "player_joined")
+        await guest.connect()
+        await guest.wait_for(lambda m: m["type"] == "player_joined")
+        yield host, guest
+    finally:
+        await guest.aclose()
+        await host.aclose()
+
+
+async def barrier(bot: Bot) -> None:
+    """Wait until the server has handled everything `bot` sent (a socket is handled in order):
+    an empty object always gets an error back."""
+    start = len(bot.messages)
+    await bot.send({})
+    await bot.wait_for(lambda m: m.get("type") == "error" and m.get("code") == 4400, start=start)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a condition that another process (Redis, the server) makes true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

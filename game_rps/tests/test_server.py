@@ -1,0 +1,503 @@
+"""The server over real HTTP and WebSockets with a real Redis: whole games, leaving, removal,
+refusals, malformed input (spec "game_rps server" sections and "The event stream")."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import redis
+from conftest import TICK, barrier, connected, entries, run, running_server
+from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
+
+HEAD = {"product_id": "exrps"}
+
+
+def state(game_id: str, new_state: str) -> dict[str, str]:
+    return {**HEAD, "game_id": game_id, "type": "state_change", "new_state": new_state}
+
+
+def gameplay(game_id: str, name: str, data: str, user: str) -> dict[str, str]:
+    return {
+        **HEAD,
+        "game_id": game_id,
+        "type": "gameplay",
+        "event_name": name,
+        "event_data": data,
+        "user_id": user,
+    }
+
+
+def progression(game_id: str, which: str, p1: str, p2: str, **more: str) -> dict[str, str]:
+    return {
+        **HEAD,
+        "game_id": game_id,
+        "type": "gameplay",
+        "event_name": "progression",
+        "progress_event": which,
+        "p1_id": p1,
+        "p2_id": p2,
+        **more,
+    }
+
+
+def battle_entries(
+    game_id: str, p1: str, p2: str, w1: str, w2: str, per_round: int, winner: str, loser: str
+) -> list[dict[str, str]]:
+    """Two rounds won by `winner`, `per_round` exchanges each, then the end of the game."""
+    out = []
+    for _ in range(2):
+        out.append(progression(game_id, "round_started", p1, p2))
+        for _ in range(per_round):
+            out.append(gameplay(game_id, "select_weapon", w1, p1))
+            out.append(gameplay(game_id, "select_weapon", w2, p2))
+        out.append(
+            progression(
+                game_id, "round_finished", p1, p2, round_winner_id=winner, round_loser_id=loser
+            )
+        )
+    out.append({**HEAD, "game_id": game_id, "type": "game_over", "winner_id": winner,
+                "loser_id": loser})  # fmt: skip
+    out.append(state(game_id, "ended"))
+    out.append({**HEAD, "game_id": game_id, "type": "game_removed"})
+    return out
+
+
+async def ready(bot: Any) -> None:
+    await bot.select_fighter()
+    await bot.start_battle()
+    await barrier(bot)
+
+
+# -- a whole game --------------------------------------------------------------------------------
+
+
+def test_whole_game_between_two_bots_writes_the_spec_stream(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("alice", "bob")
+            assert re.fullmatch(r"[0-9a-f]{32}", token)
+            async with h.bot(token, "alice", "aru", always(ROCK)) as alice:
+                await alice.wait_for(lambda m: m["type"] == "player_joined")
+                async with h.bot(token, "bob", "man", always(SCISSORS)) as bob:
+                    await alice.wait_for(
+                        lambda m: m["type"] == "player_joined" and m["gameData"]["p2Id"] == "bob"
+                    )
+                    await ready(alice)
+                    await ready(bob)
+                    a, b = await asyncio.gather(alice.wait_closed(30), bob.wait_closed(30))
+            for result in (a, b):
+                assert (result.close_code, result.close_reason) == (1000, "Game over.")
+                assert (result.winner_id, result.loser_id) == ("alice", "bob")
+            assert a.of_type("player_joined")[-1]["gameData"] == {
+                "p1Id": "alice",
+                "p1Name": "ALICE",
+                "p2Id": "bob",
+                "p2Name": "BOB",
+            }
+            assert a.of_type("player_joined")[0]["gameData"]["p2Id"] is None
+            # bob sees alice's fighter (she chose first) right after his own
+            picks = [m["gameData"] for m in b.of_type("select_fighter")]
+            assert picks == [
+                {"playerId": "bob", "selectedCharacterId": "man"},
+                {"playerId": "alice", "selectedCharacterId": "aru"},
+            ]
+            assert b.of_type("sync")[-1]["gameData"] == {"p1Health": 100, "p2Health": 0}
+            summaries = [
+                m["eventData"]["data"]["attackSummary"] for m in a.messages if is_round_event(m, 3)
+            ]
+            assert len(summaries) == 8 and summaries[0] == {
+                "p1Selection": {"weaponId": "rock", "damageDealt": 25},
+                "p2Selection": {"weaponId": "scissors", "damageDealt": 0},
+            }
+            await h.flush()
+            assert h.server.registry.get(game_id) is None and len(h.server.registry) == 0
+            status, _ = await h.post(
+                "/join_game", {"gameId": game_id, "userId": "carol", "username": "C"}
+            )
+            assert status == 400  # the finished game and its token are forgotten
+            async with h.bot(token, "alice") as again:
+                assert (await again.wait_closed()).close_code == 1000
+        expected = [
+            state(game_id, "creator_joined"),
+            state(game_id, "all_players_joined"),
+            gameplay(game_id, "select_fighter", "aru", "alice"),
+            gameplay(game_id, "set_ready", "", "alice"),
+            gameplay(game_id, "select_fighter", "man", "bob"),
+            gameplay(game_id, "set_ready", "", "bob"),
+            state(game_id, "in_progress"),
+            *battle_entries(game_id, "alice", "bob", "0", "2", 4, "alice", "bob"),
+        ]
+        got = entries(stream, game_id)
+        assert got == expected
+        assert [list(e) for e in got] == [list(e) for e in expected]  # field order
+
+    run(body())
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def test_each_refusal_close_code(stream_url: str, stream: redis.Redis) -> None:
+    async def closed_with(h: Any, token: str | None, user: str | None) -> tuple[int, str]:
+        async with h.bot(token, user) as bot:
+            result = await bot.wait_closed()
+            return result.close_code, result.close_reason
+
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            assert (await closed_with(h, None, "host"))[0] == 1000
+            assert (await closed_with(h, token, None))[0] == 1000
+            assert (await closed_with(h, "0" * 32, "host"))[0] == 1000
+            assert await closed_with(h, token, "guest") == (4000, "The host has not connected yet.")
+            async with h.bot(token, "host") as host:
+                await host.wait_for(lambda m: m["type"] == "player_joined")
+                # a stranger holding the valid token cannot play as anyone
+                assert (await closed_with(h, token, "stranger"))[0] == 1000
+                assert await closed_with(h, token, "host") == (4001, "Player already connected.")
+                async with h.bot(token, "guest") as guest:
+                    await guest.wait_for(lambda m: m["type"] == "player_joined")
+                    assert (await closed_with(h, token, "guest"))[0] == 4001
+                    assert not host.closed and not guest.closed
+            await h.flush()
+        # the refused sockets wrote nothing: only the two accepted ones did
+        kinds = [e.get("new_state", e["type"]) for e in entries(stream, game_id)]
+        assert kinds[:2] == ["creator_joined", "all_players_joined"]
+        assert kinds.count("creator_joined") == 1 and kinds.count("all_players_joined") == 1
+
+    run(body())
+
+
+# -- leaving -------------------------------------------------------------------------------------
+
+
+def test_host_leaving_removes_the_game(stream_url: str, stream: redis.Redis) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            host = await h.bot(token, "host").connect()
+            await host.wait_for(lambda m: m["type"] == "player_joined")
+            async with h.bot(token, "guest") as guest:
+                await guest.wait_for(lambda m: m["type"] == "player_joined")
+                await host.leave()
+                result = await guest.wait_closed()
+                assert result.of_type("error")[-1] == {
+                    "type": "error",
+                    "message": "Host disconnected",
+                    "code": 4002,
+                }
+                assert (result.close_code, result.close_reason) == (1000, "Host disconnected.")
+            await host.aclose()
+            await h.flush()
+            assert h.server.registry.get(game_id) is None
+            async with h.bot(token, "host") as again:
+                assert (await again.wait_closed()).close_code == 1000  # token forgotten
+        got = entries(stream, game_id)
+        assert got[-1] == {**HEAD, "game_id": game_id, "type": "game_removed"}
+        assert [e["type"] for e in got].count("player_disconnect") == 0
+
+    run(body())
+
+
+def test_opponent_leaving_then_rejoining_through_join_game(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            async with h.bot(token, "host", "aru", always(ROCK)) as host:
+                await host.wait_for(lambda m: m["type"] == "player_joined")
+                guest = await h.bot(token, "guest", "man", always(None)).connect()
+                await ready(host)
+                await ready(guest)
+                # an exchange happens: the guest botches, the host's rock hits
+                await host.wait_for(
+                    lambda m: m["type"] == "sync" and m["gameData"]["p2Health"] < 100
+                )
+                await guest.leave()
+                await guest.aclose()
+                error = await host.wait_for(lambda m: m.get("code") == 4003)
+                assert error == {"type": "error", "message": "Opponent disconnected", "code": 4003}
+                assert not host.closed
+                mark = len(host.messages)
+                # the old guest must join again through the matchmaker before connecting
+                async with h.bot(token, "guest") as early:
+                    assert (await early.wait_closed()).close_code == 1000
+                status, joined = await h.post(
+                    "/join_game", {"gameId": game_id, "userId": "guest", "username": "GUEST"}
+                )
+                assert (status, joined) == (200, {"gameToken": token})
+                async with h.bot(token, "guest", "hog", always(SCISSORS)) as back:
+                    await ready(back)
+                    started = await host.wait_for(lambda m: m["type"] == "RPSGameEvent", start=mark)
+                    assert started["eventData"]["type"] == 0
+                    result = await back.wait_closed(30)
+                assert result.winner_id == "host"
+                first_sync = next(m for m in result.messages if m["type"] == "sync")
+                assert first_sync["gameData"] == {"p1Health": 100, "p2Health": 100}
+                rounds = [m for m in host.messages[mark:] if is_round_event(m, 5)]
+                assert len(rounds) == 2  # restarted from round 1: exactly two rounds after
+            await h.flush()
+        got = entries(stream, game_id)
+        cut = got.index({**HEAD, "game_id": game_id, "type": "player_disconnect",
+                         "player_id": "guest"})  # fmt: skip
+        assert got[cut + 1 :] == [
+            state(game_id, "all_players_joined"),
+            gameplay(game_id, "select_fighter", "hog", "guest"),
+            gameplay(game_id, "set_ready", "", "guest"),
+            state(game_id, "in_progress"),
+            # aru rock 25 against hog scissors (mitigation 0.2): 25 * 0.8 = 20, 5 exchanges
+            *battle_entries(game_id, "host", "guest", "0", "2", 5, "host", "guest"),
+        ]
+
+    run(body())
+
+
+# -- the matchmaker removing things --------------------------------------------------------------
+
+
+def test_remove_game_during_a_battle_stops_it(stream_url: str, stream: redis.Redis) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            async with connected(h.bot(token, "host"), h.bot(token, "guest")) as (host, guest):
+                await ready(host)
+                await ready(guest)
+                await host.wait_for(lambda m: is_round_event(m, 1))  # a weapon countdown
+                status, reply = await h.post("/remove_game", {"gameId": game_id})
+                assert (status, reply) == (200, {"gameId": game_id, "gameRemoved": True})
+                for bot in (host, guest):
+                    result = await bot.wait_closed()
+                    assert (result.close_code, result.close_reason) == (
+                        1000,
+                        "This game has been removed.",
+                    )
+            await h.flush()
+            count = len(entries(stream, game_id))
+            await asyncio.sleep(TICK * 10)  # a clock still running would write more
+            await h.flush()
+            assert len(entries(stream, game_id)) == count
+            assert await h.post("/remove_game", {"gameId": game_id}) == (200, None)
+            async with h.bot(token, "host") as again:
+                assert (await again.wait_closed()).close_code == 1000
+        got = entries(stream, game_id)
+        assert got[-1] == {**HEAD, "game_id": game_id, "type": "game_removed"}
+        assert "game_over" not in [e["type"] for e in got]
+
+    run(body())
+
+
+def test_remove_player_of_a_connected_player(stream_url: str, stream: redis.Redis) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            async with connected(h.bot(token, "host"), h.bot(token, "guest")) as (host, guest):
+                status, reply = await h.post(
+                    "/remove_player", {"gameId": game_id, "userId": "guest"}
+                )
+                assert (status, reply) == (200, {"playerRemoved": True, "connectionRemoved": True})
+                assert (await guest.wait_closed()).close_code == 1000
+                error = await host.wait_for(lambda m: m["type"] == "error")
+                assert error["code"] == 4003 and not host.closed
+                # the removed player is no longer in the game
+                status, _ = await h.post("/remove_player", {"gameId": game_id, "userId": "guest"})
+                assert status == 404
+                # a joined but never connected player: removed, no socket to close
+                await h.post("/join_game", {"gameId": game_id, "userId": "g2", "username": "G2"})
+                status, reply = await h.post("/remove_player", {"gameId": game_id, "userId": "g2"})
+                assert (status, reply) == (200, {"playerRemoved": True, "connectionRemoved": False})
+                status, reply = await h.post(
+                    "/remove_player", {"gameId": game_id, "userId": "host"}
+                )
+                assert status == 400 and reply["message"]
+                assert not host.closed
+            await h.flush()
+        types = [(e["type"], e.get("player_id")) for e in entries(stream, game_id)]
+        assert ("player_disconnect", "guest") in types and ("player_disconnect", "g2") in types
+
+    run(body())
+
+
+def test_start_battle_twice_runs_one_clock(stream_url: str, stream: redis.Redis) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            game_id, token = await h.new_game("host", "guest")
+            async with h.bot(token, "host", "rad", always(PAPER)) as host:
+                await host.wait_for(lambda m: m["type"] == "player_joined")
+                guest = await h.bot(token, "guest", "mai", always(ROCK)).connect()
+                for bot in (host, guest, host, guest):
+                    await bot.select_fighter()
+                for bot in (host, guest, host, guest, host, guest):
+                    await bot.start_battle()
+                started = await host.wait_for(lambda m: m["type"] == "RPSGameEvent")
+                for bot in (host, guest):
+                    await bot.start_battle()
+                result = await host.wait_closed(30)
+                await guest.aclose()
+            assert result.winner_id == "host"
+            assert len(host.of_type("RPSGameEvent")) == 2  # started once, complete once
+            assert started["eventData"]["type"] == 0
+            # every countdown value appears once per countdown: one clock, not two
+            values = [
+                m["eventData"]["data"]["value"] for m in host.messages if is_round_event(m, 0)
+            ]
+            assert values == [3, 2, 1, 3, 2, 1]
+            assert h.server.metrics.clocks_started._value.get() == 1
+            await h.flush()
+        names = [e.get("event_name") for e in entries(stream, game_id)]
+        assert names.count("set_ready") == 2 and names.count("select_fighter") == 2
+
+    run(body())
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_malformed_messages_get_errors_and_never_disturb_another_game(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            quiet_id, quiet_token = await h.new_game("q1", "q2")
+            noisy_id, noisy_token = await h.new_game("n1", "n2")
+            q1 = await h.bot(quiet_token, "q1", "aru", always(PAPER)).connect()
+            await q1.wait_for(lambda m: m["type"] == "player_joined")
+            q2 = await h.bot(quiet_token, "q2", "hog", always(ROCK)).connect()
+            n1 = await h.bot(noisy_token, "n1").connect()
+            await n1.wait_for(lambda m: m["type"] == "player_joined")
+            await ready(q1)
+            await ready(q2)
+            bad: list[Any] = [
+                "not json",
+                "[1, 2]",
+                '"text"',
+                "42",
+                "null",
+                {"type": 7},
+                {"type": "select_weapon", "index": "1"},
+                {"type": "select_weapon", "index": 9},
+                {"type": "select_fighter", "characterId": ["aru"]},
+                {"type": "select_fighter"},
+                {"type": "start_battle"},  # no fighter yet
+            ]
+            for message in bad:
+                start = len(n1.messages)
+                await n1.send(message)
+                error = await n1.wait_for(lambda m: m["type"] == "error", start=start)
+                assert isinstance(error["message"], str) and error["code"] in (4400, 4401)
+            assert n1._ws is not None
+            await n1._ws.send_bytes(b"\x00\x01")
+            await n1.wait_for(lambda m: m["type"] == "error" and "JSON" in m["message"])
+            start = len(n1.messages)
+            await n1.send({"type": "dance", "moves": 3})  # unknown types are ignored
+            await barrier(n1)
+            assert [m["type"] for m in n1.messages[start:]] == ["error"]  # the barrier's only
+            assert not n1.closed
+            quiet = await q1.wait_closed(30)
+            assert quiet.winner_id == "q1" and quiet.close_reason == "Game over."
+            await n1.aclose()
+            await q2.aclose()
+            await q1.aclose()
+            status, _ = await h.get("/healthz")
+            assert status == 200
+            await h.flush()
+        weapons = {e["event_data"] for e in entries(stream, quiet_id) if
+                   e.get("event_name") == "select_weapon"}  # fmt: skip
+        assert weapons == {"0", "1"}  # nothing but what the players threw
+        assert entries(stream, noisy_id)[-1]["type"] == "game_removed"  # host left at the end
+
+    run(body())
+
+
+def test_control_api_auth_and_validation(stream_url: str, stream: redis.Redis) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            g = {"gameId": "g-api", "userId": "u1", "username": "one"}
+            for token in (None, "wrong", ""):
+                status, reply = await h.post("/create_game", g, token=token)
+                assert status == 401 and isinstance(reply["message"], str)
+            async with h.session.post(
+                h.control_url + "/create_game", json=g, headers={"Authorization": "Basic x"}
+            ) as r:
+                assert r.status == 401
+            for path in ("/create_game", "/join_game", "/remove_game", "/remove_player"):
+                status, reply = await h.post(path, data=b"{not json")
+                assert status == 400 and reply == {"message": "Malformed JSON body."}
+                status, reply = await h.post(path, data=b"")
+                assert status == 400 and "message" in reply
+                status, reply = await h.post(path, [1, 2])
+                assert status == 400 and "message" in reply
+            cases = [
+                ({}, "gameId"),
+                ({"gameId": "", "userId": "", "username": ""}, "gameId"),
+                ({"gameId": 5, "userId": "u", "username": "n"}, "gameId"),
+                ({"gameId": "g"}, "userId"),
+                ({"gameId": "g", "userId": None, "username": "n"}, "userId"),
+                ({"gameId": "g", "userId": "u"}, "username"),
+                ({"gameId": "g", "userId": "u", "username": {"a": 1}}, "username"),
+            ]
+            for path in ("/create_game", "/join_game"):
+                for bad, name in cases:
+                    status, reply = await h.post(path, bad)
+                    assert (status, reply) == (400, {"message": f"Invalid {name} format."})
+            status, reply = await h.post("/create_game", g)
+            assert status == 200 and re.fullmatch(r"[0-9a-f]{32}", reply["gameToken"])
+            token = reply["gameToken"]
+            status, reply = await h.post("/create_game", g)
+            assert status == 400 and reply["message"]
+            status, other = await h.post("/create_game", {**g, "gameId": "g-api-2"})
+            assert other["gameToken"] != token
+            status, reply = await h.post("/join_game", {**g, "gameId": "nope"})
+            assert status == 400 and reply["message"]
+            status, reply = await h.post("/join_game", g)  # the host itself
+            assert status == 400
+            j = {"gameId": "g-api", "userId": "u2", "username": "two"}
+            assert await h.post("/join_game", j) == (200, {"gameToken": token})
+            assert await h.post("/join_game", j) == (200, {"gameToken": token})  # same player
+            status, reply = await h.post("/join_game", {**j, "userId": "u3"})
+            assert status == 400 and "full" in reply["message"]
+            assert (await h.post("/remove_game", {}))[0] == 400  # fixed: the old server said 500
+            assert (await h.post("/remove_game", {"gameId": 3}))[0] == 400
+            assert (await h.post("/remove_player", {"gameId": "g-api"}))[0] == 400
+            assert (await h.post("/remove_player", {"userId": "u2"}))[0] == 400
+            status, reply = await h.post("/remove_player", {"gameId": "nope", "userId": "u2"})
+            assert status == 400
+            status, reply = await h.post("/remove_player", {"gameId": "g-api", "userId": "zz"})
+            assert status == 404 and reply["message"]
+            async with h.session.get(h.control_url + "/nowhere") as r:
+                assert r.status in (401, 404) and "message" in await r.json()
+            status, text = await h.get("/healthz")
+            assert status == 200 and '"redis": true' in text
+            status, text = await h.get("/metrics")
+            assert status == 200
+            for name in (
+                "game_rps_active_games 2.0",
+                "game_rps_connections 0.0",
+                "game_rps_events_buffered",
+                "game_rps_events_dropped_total 0.0",
+                "game_rps_messages_received_total",
+            ):
+                assert name in text, name
+            assert await h.post("/remove_game", {"gameId": "g-api"}) == (
+                200,
+                {"gameId": "g-api", "gameRemoved": True},
+            )
+            await h.flush()
+        assert entries(stream, "g-api") == [{**HEAD, "game_id": "g-api", "type": "game_removed"}]
+
+    run(body())
+
+
+def test_healthz_is_503_when_redis_is_unreachable(stream: redis.Redis) -> None:
+    async def body() -> None:
+        from varcade_workers.testing import free_port
+
+        async with running_server(f"redis://127.0.0.1:{free_port()}/9") as h:
+            status, text = await h.get("/healthz")
+            assert status == 503 and '"redis": false' in text
+
+    run(body())
