@@ -165,3 +165,58 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# -- expected stream entries ---------------------------------------------------------------------
+
+HEAD = {"product_id": "exrps"}
+
+
+def state(game_id: str, new_state: str) -> dict[str, str]:
+    return {**HEAD, "game_id": game_id, "type": "state_change", "new_state": new_state}
+
+
+def gameplay(game_id: str, name: str, data: str, user: str) -> dict[str, str]:
+    return {
+        **HEAD,
+        "game_id": game_id,
+        "type": "gameplay",
+        "event_name": name,
+        "event_data": data,
+        "user_id": user,
+    }
+
+
+def progression(game_id: str, which: str, p1: str, p2: str, **more: str) -> dict[str, str]:
+    return {
+        **HEAD,
+        "game_id": game_id,
+        "type": "gameplay",
+        "event_name": "progression",
+        "progress_event": which,
+        "p1_id": p1,
+        "p2_id": p2,
+        **more,
+    }
+
+
+def battle_entries(
+    game_id: str, p1: str, p2: str, w1: str, w2: str, per_round: int, winner: str, loser: str
+) -> list[dict[str, str]]:
+    """Two rounds won by `winner`, `per_round` exchanges each, then the end of the game."""
+    out = []
+    for _ in range(2):
+        out.append(progression(game_id, "round_started", p1, p2))
+        for _ in range(per_round):
+            out.append(gameplay(game_id, "select_weapon", w1, p1))
+            out.append(gameplay(game_id, "select_weapon", w2, p2))
+        out.append(
+            progression(
+                game_id, "round_finished", p1, p2, round_winner_id=winner, round_loser_id=loser
+            )
+        )
+    out.append({**HEAD, "game_id": game_id, "type": "game_over", "winner_id": winner,
+                "loser_id": loser})  # fmt: skip
+    out.append(state(game_id, "ended"))
+    out.append({**HEAD, "game_id": game_id, "type": "game_removed"})
+    return out

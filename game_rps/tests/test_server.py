@@ -8,60 +8,19 @@ import re
 from typing import Any
 
 import redis
-from conftest import TICK, barrier, connected, entries, run, running_server
+from conftest import (
+    HEAD,
+    TICK,
+    barrier,
+    battle_entries,
+    connected,
+    entries,
+    gameplay,
+    run,
+    running_server,
+    state,
+)
 from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
-
-HEAD = {"product_id": "exrps"}
-
-
-def state(game_id: str, new_state: str) -> dict[str, str]:
-    return {**HEAD, "game_id": game_id, "type": "state_change", "new_state": new_state}
-
-
-def gameplay(game_id: str, name: str, data: str, user: str) -> dict[str, str]:
-    return {
-        **HEAD,
-        "game_id": game_id,
-        "type": "gameplay",
-        "event_name": name,
-        "event_data": data,
-        "user_id": user,
-    }
-
-
-def progression(game_id: str, which: str, p1: str, p2: str, **more: str) -> dict[str, str]:
-    return {
-        **HEAD,
-        "game_id": game_id,
-        "type": "gameplay",
-        "event_name": "progression",
-        "progress_event": which,
-        "p1_id": p1,
-        "p2_id": p2,
-        **more,
-    }
-
-
-def battle_entries(
-    game_id: str, p1: str, p2: str, w1: str, w2: str, per_round: int, winner: str, loser: str
-) -> list[dict[str, str]]:
-    """Two rounds won by `winner`, `per_round` exchanges each, then the end of the game."""
-    out = []
-    for _ in range(2):
-        out.append(progression(game_id, "round_started", p1, p2))
-        for _ in range(per_round):
-            out.append(gameplay(game_id, "select_weapon", w1, p1))
-            out.append(gameplay(game_id, "select_weapon", w2, p2))
-        out.append(
-            progression(
-                game_id, "round_finished", p1, p2, round_winner_id=winner, round_loser_id=loser
-            )
-        )
-    out.append({**HEAD, "game_id": game_id, "type": "game_over", "winner_id": winner,
-                "loser_id": loser})  # fmt: skip
-    out.append(state(game_id, "ended"))
-    out.append({**HEAD, "game_id": game_id, "type": "game_removed"})
-    return out
 
 
 async def ready(bot: Any) -> None:
