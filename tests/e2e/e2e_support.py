@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# tools.run from the root; game_rps.bot (the scripted player) from its project folder.
+for path in (ROOT, ROOT / "game_rps"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 import redis  # noqa: E402
 

@@ -35,12 +35,10 @@ class Player:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def socket_url(game: dict[str, Any], player: Player) -> str:
-    """The WebSocket address of a game for one player (the matchmaker gives host:port)."""
-    target = str(game["target_game_server"])
-    if "://" not in target:
-        target = f"ws://{target}"
-    return f"{target.rstrip('/')}/?game_token={game['token']}&user_id={player.user_id}"
+def socket_base(game: dict[str, Any]) -> str:
+    """The game's WebSocket address as ws://host:port (the matchmaker gives host:port)."""
+    target = str(game["target_game_server"]).rstrip("/")
+    return target if "://" in target else f"ws://{target}"
 
 
 class Arcade:
