@@ -181,7 +181,7 @@ async def _dev_token(request: web.Request) -> web.Response:
     except InvalidUsername as exc:
         return _json_error(400, str(exc))
     issued = mint_token(username, config.jwt_secret)
-    log.info("event=dev_token_issued user_id=%s", issued["user_id"])
+    log.info("dev token issued", extra={"user_id": issued["user_id"]})
     return web.json_response(issued, headers={"Cache-Control": "no-store"})
 
 

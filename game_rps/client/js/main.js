@@ -2,7 +2,7 @@
 
 import { ApiError, createApi, gameSocketUrl, loadConfig } from "./api.js";
 import { Battle, PHASE, WEAPON_NAMES, describeExchange, fmt } from "./battle.js";
-import { clearPlayer, loadPlayer, savePlayer } from "./session.js";
+import { clearPlayer, loadNames, loadPlayer, saveName, savePlayer } from "./session.js";
 
 const LOBBY_REFRESH_MS = 3000;
 const STATS_REFRESH_MS = 15000;
@@ -48,11 +48,14 @@ function hideError(el) {
 }
 
 function rememberName(userId, name) {
-  if (userId && name) app.names.set(userId, name);
+  if (!userId || !name || app.names.get(userId) === name) return;
+  app.names.set(userId, name);
+  saveName(userId, name);
 }
 
 function displayName(userId) {
-  return app.names.get(userId) || `player ${String(userId).slice(0, 8)}`;
+  const name = app.names.get(userId) || loadNames()[userId];
+  return name || `player ${String(userId).slice(0, 8)}`;
 }
 
 function el(tag, props = {}, ...children) {

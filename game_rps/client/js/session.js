@@ -34,3 +34,32 @@ export function clearPlayer() {
     // nothing to clear
   }
 }
+
+// Usernames seen by any window of this browser (the stats tracker knows only user ids).
+// Shared through localStorage so the leaderboard can show names met in another window.
+const NAMES_KEY = "varcade.rps.names";
+const NAMES_MAX = 200;
+
+export function loadNames() {
+  try {
+    const raw = window.localStorage.getItem(NAMES_KEY);
+    const names = raw ? JSON.parse(raw) : {};
+    return names && typeof names === "object" ? names : {};
+  } catch {
+    return {};
+  }
+}
+
+export function saveName(userId, username) {
+  try {
+    const names = loadNames();
+    if (names[userId] === username) return;
+    delete names[userId];
+    names[userId] = username;
+    const ids = Object.keys(names);
+    for (const id of ids.slice(0, Math.max(0, ids.length - NAMES_MAX))) delete names[id];
+    window.localStorage.setItem(NAMES_KEY, JSON.stringify(names));
+  } catch {
+    // storage unavailable: names stay in this page's memory only
+  }
+}
