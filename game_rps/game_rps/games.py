@@ -23,6 +23,9 @@ from game_rps.metrics import ServerMetrics
 log = logging.getLogger("game_rps.games")
 
 
+TickGate = Callable[[engine.Game], Awaitable[None]]
+
+
 class PlayerSocket(Protocol):
     """What the registry needs from a player's socket: both calls queue and return at once."""
 
@@ -70,12 +73,16 @@ class GameRegistry:
         product_id: str = engine.PRODUCT_ID,
         metrics: ServerMetrics | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        tick_gate: TickGate | None = None,
     ) -> None:
         self.event_log = event_log
         self.tick_seconds = tick_seconds
         self.product_id = product_id
         self.metrics = metrics or event_log.metrics
         self._sleep = sleep
+        # Tests may hold a tick until a condition holds (e.g. both bots picked): the clock is
+        # injectable so that game tests do not depend on the machine's speed.
+        self._tick_gate = tick_gate
         self._games: dict[str, ActiveGame] = {}
         self._tokens: dict[str, ActiveGame] = {}
 
@@ -228,6 +235,8 @@ class GameRegistry:
         try:
             while active.game.needs_clock:
                 await self._sleep(self.tick_seconds)
+                if self._tick_gate is not None and active.game.needs_clock:
+                    await self._tick_gate(active.game)
                 if not active.game.needs_clock:
                     break
                 outputs = active.game.tick()

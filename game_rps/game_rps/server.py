@@ -21,7 +21,7 @@ from varcade_workers.logs import setup_logging
 from game_rps.config import Config
 from game_rps.control_api import create_control_app
 from game_rps.event_log import EventLog
-from game_rps.games import GameRegistry
+from game_rps.games import GameRegistry, TickGate
 from game_rps.metrics import ServerMetrics
 from game_rps.sockets import create_socket_app
 from varcade_workers import events
@@ -46,6 +46,7 @@ class GameServer:
         config: Config,
         *,
         page_app: Callable[[], web.Application] | None = _page_app,
+        tick_gate: TickGate | None = None,
     ) -> None:
         self.config = config
         self.metrics = ServerMetrics()
@@ -61,6 +62,7 @@ class GameServer:
             tick_seconds=config.tick_seconds,
             product_id=config.product_id,
             metrics=self.metrics,
+            tick_gate=tick_gate,
         )
         self._page_app = page_app if config.serve_page else None
         self._runners: list[web.AppRunner] = []

@@ -15,6 +15,7 @@ import pytest
 import redis
 from game_rps.bot import Bot, Strategy
 from game_rps.config import Config
+from game_rps.engine import Game
 from game_rps.server import GameServer
 from varcade_workers.testing import redis_base_url
 
@@ -113,8 +114,26 @@ class Harness:
         assert await self.server.event_log.flush(10)
 
 
+async def wait_for_picks(game: Game, limit: float = 1.0) -> None:
+    """A tick gate: hold the tick that closes a weapon window until both players have picked
+    (at most `limit` seconds, so a bot that botches on purpose only slows the test), so that the
+    exact event sequences checked here do not depend on the machine's load."""
+    battle = game.battle
+    if battle is None or not battle.window_open or battle.count > 0:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    players = [p for p in (game.host, game.guest) if p is not None]
+    while any(p.pick is None for p in players) and loop.time() < deadline:
+        if game.battle is not battle or not battle.window_open:
+            return
+        await asyncio.sleep(0.002)
+
+
 @contextlib.asynccontextmanager
-async def running_server(stream_url: str, **overrides: Any) -> AsyncIterator[Harness]:
+async def running_server(
+    stream_url: str, *, patient: bool = True, **overrides: Any
+) -> AsyncIterator[Harness]:
     config = Config(
         event_stream_url=stream_url,
         game_server_token=SERVICE_TOKEN,
@@ -126,7 +145,7 @@ async def running_server(stream_url: str, **overrides: Any) -> AsyncIterator[Har
         serve_page=False,
         **overrides,
     )
-    server = GameServer(config)
+    server = GameServer(config, tick_gate=wait_for_picks if patient else None)
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:

@@ -221,7 +221,7 @@ def test_opponent_leaving_then_rejoining_through_join_game(
 
 def test_remove_game_during_a_battle_stops_it(stream_url: str, stream: redis.Redis) -> None:
     async def body() -> None:
-        async with running_server(stream_url) as h:
+        async with running_server(stream_url, patient=False) as h:  # the real clock
             game_id, token = await h.new_game("host", "guest")
             async with connected(h.bot(token, "host"), h.bot(token, "guest")) as (host, guest):
                 await ready(host)
