@@ -218,12 +218,12 @@ def test_gunicorn_serves_the_app(tmp_path, data_redis):
     def answers() -> bool:
         assert server.poll() is None, server.stderr.read().decode()
         try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{base}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or its workers still booting
             return False
 
     try:
-        wait_for(answers, what="gunicorn to answer")
+        wait_for(answers, timeout=60, what="gunicorn to answer")
         top = requests.get(f"{base}/leaderboards/top_ten/exrps", timeout=5)
         assert top.json() == [{"user_id": "alice", "score": 3}]
         assert requests.get(f"{base}/stats/nope/alice", timeout=5).status_code == 400
