@@ -42,7 +42,7 @@ def test_queue_update_writes_increments_assignments_and_counters(repository, dat
     update = BatchUpdate()
     update.board("exrps").add("a", 1)
     update.board("exrps").add("b", 0)
-    update.board("rated").set("c", 1016.0)
+    update.board("rated").set("c", 1016.0123456789012)  # every digit kept
     update.counters["exrps", "a"]["games"] += 2
     pipe = data_redis.pipeline(transaction=True)
     repository.queue_update(pipe, update)
@@ -51,7 +51,7 @@ def test_queue_update_writes_increments_assignments_and_counters(repository, dat
         ("b", 0.0),
         ("a", 3.0),
     ]
-    assert data_redis.zscore(leaderboard_key("rated"), "c") == 1016.0
+    assert data_redis.zscore(leaderboard_key("rated"), "c") == 1016.0123456789012
     assert data_redis.hgetall(stats_key("exrps", "a")) == {"games": "2"}
 
 
