@@ -287,7 +287,7 @@ export class Battle {
     this.phase = PHASE.CLOSED;
     let text;
     if (reason && /removed/i.test(reason)) {
-      text = "This game has been removed by the arcade.";
+      text = "The arcade removed this game (for example, nobody joined in time).";
     } else if (reason && /host/i.test(reason)) {
       text = "The host left, so the game is over.";
     } else if (code === 4000) {

@@ -2,7 +2,14 @@
 
 import { ApiError, createApi, gameSocketUrl, loadConfig } from "./api.js";
 import { Battle, PHASE, WEAPON_NAMES, describeExchange, fmt } from "./battle.js";
-import { clearPlayer, loadNames, loadPlayer, saveName, savePlayer } from "./session.js";
+import {
+  clearPlayer,
+  loadNames,
+  loadPlayer,
+  playerFromFragment,
+  saveName,
+  savePlayer,
+} from "./session.js";
 
 const LOBBY_REFRESH_MS = 3000;
 const STATS_REFRESH_MS = 15000;
@@ -354,15 +361,30 @@ function enterGame(info) {
     if (msg.type === "RPSRoundEvent" && msg.eventData?.type === 3) appendHistory(battle);
     if (battle.phase === PHASE.OVER && before !== PHASE.OVER) onGameOver(game);
     renderGame();
+    if (battle.phase !== before) focusFor(battle.phase);
   });
   socket.addEventListener("close", (event) => {
     if (app.game !== game) return;
+    const before = battle.phase;
     battle.onClose(event.code, event.reason);
     renderGame();
+    if (battle.phase !== before) focusFor(battle.phase);
   });
   socket.addEventListener("error", () => {
     // a "close" event always follows; it carries the explanation
   });
+}
+
+// Keep keyboard players where the next action is, unless they are typing somewhere.
+function focusFor(phase) {
+  const active = document.activeElement;
+  if (active instanceof HTMLInputElement) return;
+  let target = null;
+  if (phase === PHASE.OVER || phase === PHASE.CLOSED) target = $("back-to-lobby");
+  else if (phase === PHASE.SELECTING) {
+    target = app.game?.battle.myFighterId ? $("start-battle") : document.querySelector("#fighters button");
+  }
+  if (target && !target.disabled) target.focus({ preventScroll: true });
 }
 
 function send(message) {
@@ -619,6 +641,11 @@ async function main() {
   document.addEventListener("keydown", onKeyDown);
   window.addEventListener("pagehide", () => leaveGame({ silent: true }));
 
+  const handed = playerFromFragment(window.location.hash);
+  if (handed) {
+    savePlayer(handed);
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
   app.player = loadPlayer();
   if (app.player) {
     rememberName(app.player.user_id, app.player.username);

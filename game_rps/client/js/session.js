@@ -27,6 +27,24 @@ export function savePlayer(player) {
   }
 }
 
+// A portal may hand the page a player token in the address: #token=<jwt>. The page reads the
+// (unverified) claims only to show the name; the matchmaker verifies the token on every call.
+export function playerFromFragment(hash) {
+  const match = /(?:^#|&)token=([^&]+)/.exec(hash || "");
+  if (!match) return null;
+  try {
+    const token = decodeURIComponent(match[1]);
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="));
+    const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    if (claims.user_id == null || typeof claims.username !== "string") return null;
+    return { token, user_id: String(claims.user_id), username: claims.username };
+  } catch {
+    return null;
+  }
+}
+
 export function clearPlayer() {
   try {
     window.sessionStorage.removeItem(KEY);
