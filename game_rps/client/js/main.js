@@ -652,7 +652,11 @@ async function main() {
     setStatus(`Welcome back, ${app.player.username}.`);
     enterLobby();
   } else {
-    setStatus("Sign in with a player name to play.");
+    setStatus(
+      app.config.devTokens
+        ? "Sign in with a player name to play."
+        : "Open this page from the arcade portal to play.",
+    );
     showSignIn();
   }
   document.body.dataset.ready = "true";
