@@ -51,10 +51,7 @@ def copy_repository(target: Path) -> Path:
     (lib / "RELEASES.json").write_text(json.dumps(ledger, indent=2) + "\n")
     (lib / "src/varcade_workers/__about__.py").write_text('__version__ = "1.0.0"\n')
     shutil.copytree(TOOLS, target / "tools" / "release", ignore=ignore)
-    build_script = Path(
-        os.environ.get("RELEASE_DEV_BUILD_SCRIPT", ROOT / "tools" / "build_workers.py")
-    )
-    shutil.copy2(build_script, target / "tools" / "build_workers.py")
+    shutil.copy2(ROOT / "tools" / "build_workers.py", target / "tools" / "build_workers.py")
     for service in SERVICES:
         (target / service).mkdir()
         lines = (ROOT / service / "requirements.txt").read_text().splitlines()
