@@ -112,7 +112,7 @@ _TEXT_WEAPON: Final[dict[str, int | None]] = {text: w for w, text in _WEAPON_TEX
 
 
 class MalformedEvent(DeadLetter, ValueError):
-    """An entry with a missing or malformed field: retrying cannot fix it, so it is dead-lettered."""
+    """A missing or malformed field: retrying cannot fix the entry, so it is dead-lettered."""
 
 
 def encode_weapon(weapon: int | None) -> str:
