@@ -9,10 +9,10 @@ demo: $(STAMP) ## two scripted players play a game against a running arcade (MAT
 
 test-e2e: $(STAMP) ## end-to-end tests: the whole stack as real processes on a real Redis (dbs 11, 12)
 	@echo "==> end-to-end tests"
-	$(PYTEST) tests/e2e --ignore=tests/e2e/test_browser.py
+	$(PYTEST) --timeout=300 tests/e2e --ignore=tests/e2e/test_browser.py
 
 test-browser: $(STAMP) ## browser test: two Chromium players play a game on the page (CHROMIUM_PATH)
 	@echo "==> browser test"
-	$(PYTEST) tests/e2e/test_browser.py
+	$(PYTEST) --timeout=300 tests/e2e/test_browser.py
 
 TEST_TARGETS += test-e2e test-browser

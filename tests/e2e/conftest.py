@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from e2e_support import ARTIFACTS, DATA_DB, ROOT, STREAM_DB, RunningStack
+from e2e_support import ARTIFACTS, E2E_DBS, ROOT, RunningStack
 from varcade_workers.testing import redis_base_url
 
 from tools.run.arcade_api import Arcade
@@ -16,19 +16,15 @@ from tools.run.stack import Ports, StackConfig, stack_specs
 from tools.run.supervisor import Supervisor
 
 
-def _flush(*clients: redis.Redis) -> None:
-    for client in clients:
-        client.flushdb()
-
-
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     tick = str(getattr(request.module, "TICK_SECONDS", "0.1"))
     name = request.module.__name__.rsplit(".", 1)[-1]
+    db = int(request.module.REDIS_DB)
+    assert db in E2E_DBS, f"end-to-end tests use Redis databases {E2E_DBS} only"
     base = redis_base_url()
-    data = redis.Redis.from_url(f"{base}/{DATA_DB}", decode_responses=True)
-    stream = redis.Redis.from_url(f"{base}/{STREAM_DB}", decode_responses=True)
-    _flush(data, stream)
+    client = redis.Redis.from_url(f"{base}/{db}", decode_responses=True)
+    client.flushdb()
     run_dir = ROOT / ".run" / f"e2e-{name}-{secrets.token_hex(3)}"
     log_dir = ARTIFACTS / "e2e"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -36,9 +32,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     config = StackConfig(
         redis=base,
         ports=Ports.free(),
-        matchmaker_db=DATA_DB,
-        stats_db=DATA_DB,
-        stream_db=STREAM_DB,
+        matchmaker_db=db,
+        stats_db=db,
+        stream_db=db,
         environment="test",
         run_dir=run_dir,
         extra_env={
@@ -54,8 +50,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
             config,
             supervisor,
             Arcade(config.page_url, config.matchmaker_url, config.stats_url),
-            data,
-            stream,
+            client,
             log_path,
         )
         request.node.stash[_STACK] = running
@@ -69,9 +64,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
         finally:
             supervisor.stop()
             running.arcade.http.close()
-            _flush(data, stream)
-            data.close()
-            stream.close()
+            client.flushdb()
+            client.close()
             shutil.rmtree(run_dir, ignore_errors=True)
     dead = {n: p.pid for n, p in supervisor.procs.items() if p.poll() is None}
     assert not dead, f"processes left behind: {dead}"

@@ -3,9 +3,10 @@
 The fixture (conftest.py) starts the whole arcade as real processes, with the `make run` code.
 
 Each test module gets its own stack on free ports (so it never collides with a running `make run`)
-and Redis databases 11 (matchmaker and stats data: their keys do not overlap) and 12 (the event
-stream), flushed before and after. A module sets TICK_SECONDS to choose the game's pace. Logs go
-to artifacts/e2e/<module>.log; a failing test shows their tail.
+and its own Redis database, REDIS_DB (11 or 12, the end-to-end tests' share), flushed before and
+after: the matchmaker's data, the stats and the event stream all live in it (their keys do not
+overlap), so the two modules can run at the same time. A module sets TICK_SECONDS to choose the
+game's pace. Logs go to artifacts/e2e/<module>.log; a failing test shows their tail.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from tools.run.arcade_api import Arcade  # noqa: E402
 from tools.run.stack import StackConfig  # noqa: E402
 from tools.run.supervisor import Supervisor  # noqa: E402
 
-DATA_DB = 11
-STREAM_DB = 12
+E2E_DBS = (11, 12)
 ARTIFACTS = ROOT / "artifacts"
 T = TypeVar("T")
 
@@ -42,8 +42,7 @@ class RunningStack:
     config: StackConfig
     supervisor: Supervisor
     arcade: Arcade
-    data: redis.Redis
-    stream: redis.Redis
+    redis: redis.Redis  # the module's database: matchmaker data, stats and the event stream
     log_path: Path
 
     def log_tail(self, chars: int = 6000) -> str:

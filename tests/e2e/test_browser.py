@@ -30,6 +30,7 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+REDIS_DB = 12
 SHOTS = ARTIFACTS / "browser"
 
 

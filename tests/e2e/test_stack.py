@@ -21,6 +21,7 @@ from game_rps.bot import ROCK, SCISSORS, Bot, always, is_game_complete, window_o
 from tools.run.arcade_api import Arcade, ArcadeError, Player, socket_base
 
 TICK_SECONDS = "0.1"
+REDIS_DB = 11
 STREAM = "game_event_stream"
 WEAPON_COUNTERS = {
     "0": "rock_selection_count",
@@ -62,13 +63,13 @@ def gone(arcade: Arcade, stranger: Player, game_id: str) -> bool:
 
 
 def stream_entries(stack: RunningStack, game_id: str) -> list[dict[str, str]]:
-    return [f for _, f in stack.stream.xrange(STREAM) if f.get("game_id") == game_id]
+    return [f for _, f in stack.redis.xrange(STREAM) if f.get("game_id") == game_id]
 
 
 def caught_up(stack: RunningStack, group: str) -> bool:
     """The consumer group has been handed every entry and acknowledged them all."""
-    last = stack.stream.xrevrange(STREAM, count=1)
-    info = {g["name"]: g for g in stack.stream.xinfo_groups(STREAM)}
+    last = stack.redis.xrevrange(STREAM, count=1)
+    info = {g["name"]: g for g in stack.redis.xinfo_groups(STREAM)}
     return (
         bool(last)
         and group in info
