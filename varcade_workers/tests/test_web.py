@@ -21,6 +21,8 @@ import requests
 from flask import Flask, abort, jsonify, request
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from varcade_workers.testing import free_port
 from varcade_workers.web import OTHER_PRODUCT, init_flask_app
 
@@ -81,7 +83,12 @@ def test_healthz_ok(client: FlaskClient) -> None:
 
 
 def test_healthz_503_when_redis_is_away() -> None:
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    dead = redis.Redis(
+        port=free_port(),
+        socket_connect_timeout=0.5,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),  # redis-py 8 otherwise retries 3 times with backoff
+    )
     response = make_app(dead).test_client().get("/healthz")
     assert response.status_code == 503
     assert "redis" in response.get_json()["message"]

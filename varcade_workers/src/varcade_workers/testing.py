@@ -88,7 +88,7 @@ def redis_base_url() -> str:
         else:
             _private = RedisServer()
             _private.start()
-            atexit.register(_private.stop)
+            atexit.register(_private.close)
             _base_url = _private.url
         return _base_url
 
