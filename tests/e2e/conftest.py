@@ -13,7 +13,7 @@ from varcade_workers.testing import redis_base_url
 
 from tools.run.arcade_api import Arcade
 from tools.run.stack import Ports, StackConfig, stack_specs
-from tools.run.supervisor import Supervisor
+from tools.run.supervisor import ProcessFailed, Supervisor
 
 
 @pytest.fixture(scope="module")
@@ -29,46 +29,50 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     log_dir = ARTIFACTS / "e2e"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    config = StackConfig(
-        redis=base,
-        ports=Ports.free(),
-        matchmaker_db=db,
-        stats_db=db,
-        stream_db=db,
-        environment="test",
-        run_dir=run_dir,
-        extra_env={
-            "TICK_SECONDS": tick,
-            "JWT_SECRET": secrets.token_hex(16),
-            "GAME_SERVER_TOKEN": secrets.token_hex(16),
-            "LOG_LEVEL": "INFO",
-        },
-    )
+    secrets_env = {
+        "JWT_SECRET": secrets.token_hex(16),
+        "GAME_SERVER_TOKEN": secrets.token_hex(16),
+    }
+    running: RunningStack | None = None
     with log_path.open("w", encoding="utf-8") as log:
-        supervisor = Supervisor(stack_specs(config), output=log, color=False, grace_seconds=8)
-        running = RunningStack(
-            config,
-            supervisor,
-            Arcade(config.page_url, config.matchmaker_url, config.stats_url),
-            client,
-            log_path,
-        )
-        request.node.stash[_STACK] = running
         try:
-            supervisor.start()
-            supervisor.wait_healthy(timeout=90)
+            # Free ports are free when picked; another suite may grab one before our services
+            # bind it. Only that (seen in the log) earns a second attempt on new ports.
+            for attempt in (1, 2):
+                config = StackConfig(
+                    redis=base,
+                    ports=Ports.free(),
+                    matchmaker_db=db,
+                    stats_db=db,
+                    stream_db=db,
+                    environment="test",
+                    run_dir=run_dir,
+                    extra_env={"TICK_SECONDS": tick, "LOG_LEVEL": "INFO", **secrets_env},
+                )
+                supervisor = Supervisor(stack_specs(config), output=log, color=False)
+                arcade = Arcade(config.page_url, config.matchmaker_url, config.stats_url)
+                running = RunningStack(config, supervisor, arcade, client, log_path)
+                request.node.stash[_STACK] = running
+                try:
+                    supervisor.start()
+                    supervisor.wait_healthy(timeout=90)
+                    break
+                except ProcessFailed as exc:
+                    supervisor.stop()
+                    log.flush()
+                    if attempt == 2 or "in use" not in running.log_tail(20_000):
+                        tail = running.log_tail()
+                        raise RuntimeError(f"{exc}\n--- stack log ---\n{tail}") from exc
             yield running
-        except Exception as exc:
-            log.flush()
-            raise RuntimeError(f"{exc}\n--- stack log ---\n{running.log_tail()}") from exc
         finally:
-            supervisor.stop()
-            running.arcade.http.close()
+            if running is not None:
+                running.supervisor.stop()
+                running.arcade.http.close()
+                alive = {n: p.pid for n, p in running.supervisor.procs.items() if p.poll() is None}
+                assert not alive, f"processes left behind: {alive}"
             client.flushdb()
             client.close()
             shutil.rmtree(run_dir, ignore_errors=True)
-    dead = {n: p.pid for n, p in supervisor.procs.items() if p.poll() is None}
-    assert not dead, f"processes left behind: {dead}"
 
 
 _STACK = pytest.StashKey[RunningStack]()
