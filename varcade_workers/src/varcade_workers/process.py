@@ -177,7 +177,9 @@ class WorkerProcess:
                     close()
                 except Exception:
                     logger.exception("event=worker_close_failed worker=%s", worker.get_name())
-        self._http.shutdown()
+        if self._http_thread is not None:  # shutdown() waits for serve_forever to notice
+            self._http.shutdown()
+            self._http_thread.join()
         self._http.server_close()
 
 

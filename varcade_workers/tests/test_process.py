@@ -1,0 +1,163 @@
+"""The worker process: loop, stop, /healthz, /metrics, and SIGTERM on a real process."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import urllib.error
+import urllib.request
+
+import fakeredis
+import pytest
+import redis
+from stream_helpers import Recorder, add_events, start_child, wait_until
+from varcade_workers.process import WorkerProcess, _metrics_port, serve
+from varcade_workers.settings import ConfigError
+
+from varcade_workers import PeriodicWorker, WorkerManager
+
+STREAM = "test_stream"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tick(PeriodicWorker):
+    def run_periodic(self) -> int:
+        return 1
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_healthz_turns_503_when_the_loop_stalls(fake_redis: fakeredis.FakeRedis) -> None:
+    clock = FakeClock()
+    worker = Recorder(fake_redis, STREAM, "g", block_ms=0)
+    process = WorkerProcess(
+        [worker],
+        service="t",
+        metrics_port=0,
+        metrics_host="127.0.0.1",
+        stall_seconds=10,
+        clock=clock,
+    )
+    port = process.start_http()
+    try:
+        assert get(port, "/healthz")[0] == 200
+        clock.now += 10.5  # the loop has not turned for longer than stall_seconds
+        status, body = get(port, "/healthz")
+        assert status == 503 and "stalled" in body
+        process.turn()
+        assert get(port, "/healthz")[0] == 200
+        assert get(port, "/nope")[0] == 404
+    finally:
+        process.close()
+
+
+def test_metrics_count_processed_failed_and_dead_letters(fake_redis: fakeredis.FakeRedis) -> None:
+    add_events(fake_redis, STREAM, 3)
+    fake_redis.xadd(STREAM, {"fail": "1"})
+    fake_redis.xadd(STREAM, {"dead": "1"})
+    worker = Recorder(fake_redis, STREAM, "g", block_ms=0)
+    process = WorkerProcess([worker], service="svc", metrics_port=0, metrics_host="127.0.0.1")
+    port = process.start_http()
+    try:
+        process.turn()
+        status, text = get(port, "/metrics")
+        assert status == 200
+        labels = f'service="svc",worker="g:{STREAM}"'
+        assert f"varcade_worker_events_processed_total{{{labels}}} 3.0" in text
+        assert f"varcade_worker_events_failed_total{{{labels}}} 1.0" in text
+        assert f"varcade_worker_events_dead_lettered_total{{{labels}}} 1.0" in text
+        assert f"varcade_worker_pending_events{{{labels}}}" in text
+        assert 'varcade_worker_loop_duration_seconds_count{service="svc"} 1.0' in text
+    finally:
+        process.close()
+
+
+def test_serve_runs_until_stopped_and_acks_the_batch_in_hand(stream_redis: redis.Redis) -> None:
+    ids = add_events(stream_redis, STREAM, 1500)
+    worker = Recorder(stream_redis, STREAM, "g", batch_size=500, block_ms=20)
+    stop = threading.Event()
+    ready: list[WorkerProcess] = []
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(
+            serve([worker], stop, service="t", metrics_port=0, on_ready=ready.append)
+        )
+    )
+    thread.start()
+    wait_until(lambda: len(worker.handled) == len(ids), what="backlog handled")
+    assert get(ready[0].port, "/healthz")[0] == 200
+    stop.set()
+    thread.join(10)
+    assert result == [0]
+    assert int(stream_redis.xpending(STREAM, "g")["pending"]) == 0
+
+
+def test_idle_wait_only_when_no_worker_blocks(fake_redis: fakeredis.FakeRedis) -> None:
+    clock = FakeClock()
+    tick = Tick(0.25, clock=clock, name="tick")
+    only_periodic = WorkerProcess([tick], service="t", metrics_host="127.0.0.1")
+    try:
+        only_periodic.turn()
+        assert only_periodic.idle_wait() == pytest.approx(0.25)
+        clock.now += 0.2
+        assert only_periodic.idle_wait() == pytest.approx(0.05)
+    finally:
+        only_periodic.close()
+    slow = WorkerProcess([Tick(3600, clock=clock, name="slow")], service="t")
+    try:
+        assert slow.idle_wait() <= 1.0  # bounded, so a stop request is noticed
+    finally:
+        slow.close()
+    manager = WorkerManager().register_worker(Tick(5, clock=clock, name="tick"))
+    manager.register_worker(Recorder(fake_redis, STREAM, "g", block_ms=100))
+    mixed = WorkerProcess(manager, service="t", metrics_host="127.0.0.1")
+    try:
+        assert mixed.idle_wait() == 0  # the stream read is the wait
+    finally:
+        mixed.close()
+
+
+def test_metrics_port_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("METRICS_PORT", raising=False)
+    assert _metrics_port(5051) == 5051
+    monkeypatch.setenv("METRICS_PORT", "6000")
+    assert _metrics_port(5051) == 6000
+    monkeypatch.setenv("METRICS_PORT", "abc")
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        _metrics_port(5051)
+
+
+def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
+    redis_base: str, stream_redis: redis.Redis, data_redis: redis.Redis
+) -> None:
+    ids = add_events(stream_redis, STREAM, 60)
+    child = start_child(
+        f"{redis_base}/3", f"{redis_base}/4", STREAM, "g", batch_size=20, delay=0.05
+    )
+    try:
+        wait_until(lambda: data_redis.llen("handled") >= 3, what="child handling a batch")
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, stderr.decode()
+    handled = data_redis.lrange("handled", 0, -1)
+    assert len(handled) >= 20 and len(handled) % 20 == 0  # whole batches only
+    assert handled == ids[: len(handled)]
+    assert int(stream_redis.xpending(STREAM, "g")["pending"]) == 0  # and acked
+    assert b"event=stop_requested" in stderr
