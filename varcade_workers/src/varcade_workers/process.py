@@ -8,7 +8,6 @@ turned for `stall_seconds` (a handler stuck on I/O, a deadlock): what a probe sh
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from varcade_workers import settings
+from varcade_workers.logs import setup_logging
 from varcade_workers.metrics import WorkerStats
 from varcade_workers.periodic import PeriodicWorker
 from varcade_workers.stream_worker import EventStreamWorker
@@ -207,24 +207,6 @@ def serve(
     return 0
 
 
-def _setup_logging(service: str) -> None:
-    """LOG_LEVEL and the house log format, via varcade_workers.logs when present."""
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    try:
-        logs = importlib.import_module("varcade_workers.logs")
-    except ImportError:
-        logs = None
-    setup = getattr(logs, "setup_logging", None)
-    if callable(setup):
-        setup(service=service)
-        return
-    logging.basicConfig(
-        level=level,
-        format=f"%(asctime)s level=%(levelname)s service={service} logger=%(name)s %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def _metrics_port(default: int) -> int:
     return settings.env_int("METRICS_PORT", default, minimum=0)
 
@@ -233,7 +215,7 @@ def run_worker_process(
     workers: Iterable[AsyncWorker], *, service: str, metrics_port: int
 ) -> NoReturn:
     """The main of a worker process: loop until SIGTERM/SIGINT, finish the batch in hand, exit 0."""
-    _setup_logging(service)
+    setup_logging(service)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
