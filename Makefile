@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements-dev.txt matchmaker/requirements.txt stats_tracker/requirements.txt game_rps/requirements.txt
-PYTEST := $(PY) -m pytest -p no:cacheprovider
+# A hung test fails after 180 s instead of stalling CI (pytest-timeout).
+PYTEST := $(PY) -m pytest -p no:cacheprovider --timeout=180
 
 .PHONY: help venv test lint typecheck bench
 
