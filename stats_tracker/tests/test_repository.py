@@ -55,6 +55,29 @@ def test_queue_update_writes_increments_assignments_and_counters(repository, dat
     assert data_redis.hgetall(stats_key("exrps", "a")) == {"games": "2"}
 
 
+def test_queue_update_declares_every_key_it_writes(repository, data_redis):
+    """The script's keys travel in KEYS (as Redis requires), each once, none undeclared."""
+    update = BatchUpdate()
+    update.board("exrps").add("a", 1)
+    update.board("rated").set("c", 1000.5)
+    update.counters["exrps", "a"]["games"] += 1
+    update.counters["exrps", "b"]["losses"] += 1
+    pipe = data_redis.pipeline(transaction=True)
+    repository.queue_update(pipe, update)
+    ((args, _options),) = [(cmd[0], cmd[1]) for cmd in pipe.command_stack]
+    assert args[0] == "EVAL"
+    declared = list(args[3 : 3 + args[2]])
+    written = [
+        leaderboard_key("exrps"),
+        leaderboard_key("rated"),
+        stats_key("exrps", "a"),
+        stats_key("exrps", "b"),
+    ]
+    assert sorted(declared) == sorted(written)
+    pipe.execute()
+    assert sorted(data_redis.keys("*")) == sorted(written)
+
+
 def test_load_scores_reads_listed_and_unlisted_players_in_one_command(repository, data_redis):
     data_redis.zadd(leaderboard_key("rated"), {"c": 1016.0})
     with data_redis.pipeline() as pipe:

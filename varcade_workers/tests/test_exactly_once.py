@@ -100,6 +100,55 @@ def test_large_batch(client: redis.Redis) -> None:
     assert client.get("n") == "500"
 
 
+def test_scripting_detected_from_the_client(
+    fake_redis: redis.Redis, data_redis: redis.Redis
+) -> None:
+    assert ExactlyOnce(data_redis, "t").scripting is True
+    try:
+        import lupa  # noqa: F401
+
+        fake_scripting = True
+    except ImportError:
+        fake_scripting = False
+    assert ExactlyOnce(fake_redis, "t").scripting is fake_scripting
+    assert ExactlyOnce(data_redis, "t", scripting=False).scripting is False
+
+
+@pytest.mark.parametrize("scripting", [True, False])
+def test_batch_markers_one_command_or_one_per_id(data_redis: redis.Redis, scripting: bool) -> None:
+    """Both ways of setting markers give the same keys, values and TTLs; Lua sends one command."""
+    once = ExactlyOnce(data_redis, "t", ttl_seconds=600, scripting=scripting)
+    queued: list[int] = []
+
+    def apply(pipe: Pipeline, fresh: list[str]) -> None:
+        pipe.multi()
+        pipe.incrby("n", len(fresh))
+        queued.append(len(pipe.command_stack))
+
+    original_execute = Pipeline.execute
+
+    def spy_execute(pipe: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        queued.append(len(pipe.command_stack))
+        return original_execute(pipe, *args, **kwargs)
+
+    ids = [f"{n}-0" for n in range(300)]
+    once.apply("0-0", lambda pipe: pipe.incrby("n", 1))
+    queued.clear()
+    Pipeline.execute = spy_execute  # type: ignore[method-assign]
+    try:
+        assert once.apply_batch(ids, apply) == set(ids[1:])
+    finally:
+        Pipeline.execute = original_execute  # type: ignore[method-assign]
+    markers_queued = queued[1] - queued[0]
+    assert markers_queued == (1 if scripting else 299)
+    assert data_redis.get("n") == "300"
+    values = data_redis.mget([once.marker_key(i) for i in ids])
+    assert values == ["1"] * 300
+    ttls = {data_redis.ttl(once.marker_key(i)) for i in ids[1:]}
+    assert all(0 < ttl <= 600 for ttl in ttls)
+    assert once.apply_batch(ids, apply) == set()
+
+
 def test_read_modify_write_race_keeps_both_updates(client: redis.Redis) -> None:
     """Two threads read the same key, then both write: WATCH makes the loser retry on the new
     value."""
