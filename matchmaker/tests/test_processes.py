@@ -136,7 +136,6 @@ def test_worker_process_applies_events_and_answers_healthz(env, data_redis, stre
         events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED)
     )
     worker_env = {**env, "METRICS_PORT": str(port)}
-    worker_env.pop("PROMETHEUS_MULTIPROC_DIR")  # gunicorn's, not the worker's
     process = start([sys.executable, "-m", "matchmaker.worker"], worker_env)
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz", process).status_code == 200

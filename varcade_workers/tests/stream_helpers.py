@@ -66,8 +66,9 @@ def start_child(
     claim_idle_ms: int = 200,
     batch_size: int = 20,
     delay: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, METRICS_PORT="0", LOG_LEVEL="INFO")
+    env = {**os.environ, "METRICS_PORT": "0", "LOG_LEVEL": "INFO", **(env or {})}
     return subprocess.Popen(
         [
             sys.executable,

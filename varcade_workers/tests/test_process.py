@@ -6,13 +6,16 @@ import signal
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import fakeredis
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from stream_helpers import Recorder, add_events, start_child, wait_until
-from varcade_workers.process import WorkerProcess, _metrics_port, serve
+from varcade_workers.process import LoopDurations, WorkerProcess, _metrics_port, serve
 from varcade_workers.settings import ConfigError
+from varcade_workers.testing import free_port
 
 from varcade_workers import PeriodicWorker, WorkerManager
 
@@ -161,3 +164,63 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
     assert handled == ids[: len(handled)]
     assert int(stream_redis.xpending(STREAM, "g")["pending"]) == 0  # and acked
     assert b"event=stop_requested" in stderr
+
+
+def test_loop_durations_are_a_cumulative_histogram() -> None:
+    durations = LoopDurations((0.01, 0.1, 1.0))
+    for seconds in (0.005, 0.01, 0.05, 0.5, 7.0):
+        durations.observe(seconds)
+    family = durations.metric("svc")
+    samples = {
+        (s.name, s.labels.get("le")): s.value
+        for s in family.samples
+        if s.labels["service"] == "svc"
+    }
+    bucket = "varcade_worker_loop_duration_seconds_bucket"
+    assert samples[bucket, "0.01"] == 2  # an observation on a bound falls in that bucket
+    assert samples[bucket, "0.1"] == 3
+    assert samples[bucket, "1.0"] == 4
+    assert samples[bucket, "+Inf"] == 5
+    assert samples["varcade_worker_loop_duration_seconds_count", None] == 5
+    assert samples["varcade_worker_loop_duration_seconds_sum", None] == pytest.approx(7.565)
+
+
+def test_worker_process_ignores_a_missing_prometheus_multiproc_dir(
+    redis_base: str, stream_redis: redis.Redis, data_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """A PROMETHEUS_MULTIPROC_DIR meant for gunicorn (here: not created) must not break a worker,
+    which serves its own /metrics in one process and writes no files there."""
+    missing = tmp_path / "not-created-yet"
+    port = free_port()
+    add_events(stream_redis, STREAM, 5)
+    child = start_child(
+        f"{redis_base}/3",
+        f"{redis_base}/4",
+        STREAM,
+        "g",
+        env={"PROMETHEUS_MULTIPROC_DIR": str(missing), "METRICS_PORT": str(port)},
+    )
+    try:
+        wait_until(lambda: data_redis.llen("handled") == 5, what="child handling the events")
+
+        def answers() -> bool:
+            try:
+                return get(port, "/healthz")[0] == 200
+            except OSError:
+                return False
+
+        wait_until(answers, what="/healthz")
+        status, text = get(port, "/metrics")
+        assert status == 200
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        processed = families["varcade_worker_events_processed"].samples
+        assert [s.value for s in processed if s.name.endswith("_total")] == [5.0]
+        assert "varcade_worker_loop_duration_seconds" in families
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, stderr.decode()
+    assert not missing.exists()

@@ -4,6 +4,11 @@ The blocking stream read is the loop's wait: nothing sleeps while a stream worke
 signal ends the loop after the current turn, so the batch in hand is finished and acked before exit.
 `/metrics` and `/healthz` are served from a small thread; `/healthz` turns 503 when the loop has not
 turned for `stall_seconds` (a handler stuck on I/O, a deadlock): what a probe should restart.
+
+The metrics are plain numbers read by a collector at scrape time, never prometheus_client metric
+objects: a worker process serves its own `/metrics`, so it has no use for prometheus_client's
+multiprocess mode, and a `PROMETHEUS_MULTIPROC_DIR` meant for a service's gunicorn (possibly not
+created yet in this container) neither breaks it nor receives its files.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import NoReturn
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from varcade_workers import settings
@@ -32,24 +37,59 @@ from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WorkerProcess", "run_worker_process", "serve"]
+__all__ = ["LoopDurations", "WorkerProcess", "run_worker_process", "serve"]
 
 #: Longest idle wait when no worker blocks (only periodic or plain workers): bounds stop latency.
 _MAX_IDLE_WAIT_S = 1.0
+_LOOP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class LoopDurations:
+    """A histogram of loop turns as plain numbers (no prometheus_client value, no file, no lock)."""
+
+    def __init__(self, buckets: tuple[float, ...] = _LOOP_BUCKETS) -> None:
+        self.bounds = buckets
+        self.counts = [0] * (len(buckets) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        index = 0
+        for bound in self.bounds:
+            if seconds <= bound:
+                break
+            index += 1
+        self.counts[index] += 1
+        self.total += seconds
+
+    def metric(self, service: str) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "varcade_worker_loop_duration_seconds",
+            "Duration of one turn of the worker loop (includes the blocking read)",
+            labels=["service"],
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family.add_metric([service], buckets, self.total)
+        return family
 
 
 class _StatsCollector(Collector):
     """Reads the workers' plain counters at scrape time (no Prometheus calls in the hot path)."""
 
-    def __init__(self, service: str, workers: list[AsyncWorker]) -> None:
+    def __init__(self, service: str, workers: list[AsyncWorker], durations: LoopDurations) -> None:
         self._service = service
+        self._durations = durations
         self._workers: list[tuple[str, WorkerStats]] = []
         for worker in workers:
             stats = _stats(worker)
             if stats is not None:
                 self._workers.append((worker.get_name(), stats))
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         labels = ["service", "worker"]
         processed = CounterMetricFamily(
             "varcade_worker_events_processed", "Events handled successfully", labels=labels
@@ -72,6 +112,7 @@ class _StatsCollector(Collector):
             dead.add_metric(values, stats.dead_lettered)
             pending.add_metric(values, stats.pending)
         yield from (processed, failed, dead, pending)
+        yield self._durations.metric(self._service)
 
 
 def _stats(worker: AsyncWorker) -> WorkerStats | None:
@@ -108,15 +149,9 @@ class WorkerProcess:
         self._periodic = [w for w in self._workers if isinstance(w, PeriodicWorker)]
         self.last_turn = clock()
         self.turns = 0
+        self.loop_durations = LoopDurations()
         self.registry = CollectorRegistry()
-        self.registry.register(_StatsCollector(service, self._workers))
-        self._loop_duration = Histogram(
-            "varcade_worker_loop_duration_seconds",
-            "Duration of one turn of the worker loop (includes the blocking read)",
-            ["service"],
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-            registry=self.registry,
-        ).labels(service)
+        self.registry.register(_StatsCollector(service, self._workers, self.loop_durations))
         self._http = _make_http_server(self, metrics_host, metrics_port)
         self.port: int = self._http.server_address[1]
         self._http_thread: threading.Thread | None = None
@@ -144,7 +179,7 @@ class WorkerProcess:
         count = self.manager.run_workers()
         self.last_turn = self._clock()
         self.turns += 1
-        self._loop_duration.observe(self.last_turn - started)
+        self.loop_durations.observe(self.last_turn - started)
         return count
 
     def idle_wait(self) -> float:
