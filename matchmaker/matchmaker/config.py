@@ -47,6 +47,11 @@ class Config:
     game_server_timeout: float = 3.0
     curation_interval: float = 5.0
     curation_batch: int = 100
+    #: EventStreamWorker tuning (STREAM_BATCH_SIZE, STREAM_BLOCK_MS, STREAM_CLAIM_IDLE_MS,
+    #: STREAM_MAX_DELIVERIES), read by the library.
+    stream: settings.StreamOptions = field(
+        default_factory=lambda: settings.StreamOptions(**settings.STREAM_DEFAULTS)
+    )
 
     @classmethod
     def from_env(cls) -> Config:
@@ -66,6 +71,7 @@ class Config:
             ),
             curation_interval=settings.env_float("CURATION_INTERVAL_SECONDS", 5.0, minimum=0.01),
             curation_batch=settings.env_int("CURATION_BATCH", 100, minimum=1),
+            stream=settings.stream_options(),
         )
 
 

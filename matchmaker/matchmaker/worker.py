@@ -20,7 +20,8 @@ def main() -> None:
         interval_seconds=config.curation_interval,
         batch=config.curation_batch,
     )
-    workers = [GameEventsWorker(config.event_stream_url, services.repository), curation]
+    events_worker = GameEventsWorker(config.event_stream_url, services.repository, **config.stream)
+    workers = [events_worker, curation]
     run_worker_process(workers, service="matchmaker-worker", metrics_port=METRICS_PORT)
 
 

@@ -6,9 +6,11 @@ import pytest
 from matchmaker.config import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET, Config, parse_products
 from varcade_workers.settings import ConfigError
 
+from varcade_workers import settings
+
 VARIABLES = (
     "VARCADE_ENV", "VARCADE_REDIS", "REDIS_URL", "EVENT_STREAM_URL", "JWT_SECRET",
-    "GAME_SERVER_TOKEN", "GAME_SERVERS", "CORS_ORIGINS",
+    "GAME_SERVER_TOKEN", "GAME_SERVERS", "CORS_ORIGINS", "STREAM_MAX_DELIVERIES",
 )  # fmt: skip
 
 
@@ -16,6 +18,12 @@ VARIABLES = (
 def clean_env(monkeypatch):
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+def test_stream_tuning_comes_from_the_library(monkeypatch):
+    assert Config.from_env().stream == settings.STREAM_DEFAULTS
+    monkeypatch.setenv("STREAM_MAX_DELIVERIES", "3")
+    assert Config.from_env().stream["max_deliveries"] == 3
 
 
 def test_development_defaults():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stats_tracker.products import Product, build_products
@@ -18,21 +18,22 @@ class Config:
     event_stream_url: str
     products: dict[str, Product]
     cors_origins: tuple[str, ...]
-    #: EventStreamWorker tuning: events per batch, and how long a dead consumer's events wait
-    #: before another consumer takes them over (tests shorten it).
-    batch_size: int = 500
-    claim_idle_ms: int = 30_000
+    #: EventStreamWorker tuning (STREAM_BATCH_SIZE, STREAM_BLOCK_MS, STREAM_CLAIM_IDLE_MS,
+    #: STREAM_MAX_DELIVERIES), read by the library.
+    stream: settings.StreamOptions = field(
+        default_factory=lambda: settings.StreamOptions(**settings.STREAM_DEFAULTS)
+    )
 
     @classmethod
     def from_env(cls) -> Config:
-        """Read REDIS_URL, EVENT_STREAM_URL, STATS_PRODUCTS, CORS_ORIGINS; fail on a bad one."""
+        """Read REDIS_URL, EVENT_STREAM_URL, STATS_PRODUCTS, CORS_ORIGINS, STREAM_*; fail on a bad
+        one."""
         return cls(
             redis_url=settings.redis_url("REDIS_URL", 2),
             event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
             products=parse_products(settings.env_json("STATS_PRODUCTS", DEFAULT_PRODUCTS)),
             cors_origins=tuple(settings.env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS)),
-            batch_size=settings.env_int("STREAM_BATCH_SIZE", 500, minimum=1),
-            claim_idle_ms=settings.env_int("STREAM_CLAIM_IDLE_MS", 30_000, minimum=1),
+            stream=settings.stream_options(),
         )
 
 

@@ -14,13 +14,7 @@ METRICS_PORT = 5002
 def main() -> None:
     config = Config.from_env()
     data = redis.Redis.from_url(config.redis_url, decode_responses=True)
-    worker = StatsEventsWorker(
-        config.event_stream_url,
-        data,
-        config.products,
-        batch_size=config.batch_size,
-        claim_idle_ms=config.claim_idle_ms,
-    )
+    worker = StatsEventsWorker(config.event_stream_url, data, config.products, **config.stream)
     run_worker_process([worker], service="stats_tracker", metrics_port=METRICS_PORT)
 
 

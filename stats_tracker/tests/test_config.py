@@ -5,6 +5,8 @@ from stats_tracker.config import Config
 from stats_tracker.scoring import EloScoring, WinsScoring
 from varcade_workers.settings import ConfigError
 
+from varcade_workers import settings
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
@@ -14,6 +16,8 @@ def clean_env(monkeypatch):
         "STATS_PRODUCTS",
         "CORS_ORIGINS",
         "VARCADE_REDIS",
+        "STREAM_BATCH_SIZE",
+        "STREAM_CLAIM_IDLE_MS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -37,6 +41,17 @@ def test_environment_overrides(monkeypatch):
     assert isinstance(config.products["exrps"].scoring, EloScoring)
     assert config.products["chess"].counters.names == ("games", "wins", "losses")
     assert config.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_stream_tuning_comes_from_the_library(monkeypatch):
+    assert Config.from_env().stream == settings.STREAM_DEFAULTS
+    monkeypatch.setenv("STREAM_BATCH_SIZE", "50")
+    monkeypatch.setenv("STREAM_CLAIM_IDLE_MS", "200")
+    stream = Config.from_env().stream
+    assert (stream["batch_size"], stream["claim_idle_ms"]) == (50, 200)
+    monkeypatch.setenv("STREAM_BATCH_SIZE", "0")
+    with pytest.raises(ConfigError, match="STREAM_BATCH_SIZE"):
+        Config.from_env()
 
 
 @pytest.mark.parametrize("value", ['{"exrps": "glicko"}', "[]", "{}", '{"exrps": 3}', "not json"])

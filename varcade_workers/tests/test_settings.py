@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from varcade_workers.settings import ConfigError
 
-from varcade_workers import settings
+from varcade_workers import EventStreamWorker, settings
+
+STREAM_VARIABLES = (
+    "STREAM_BATCH_SIZE",
+    "STREAM_BLOCK_MS",
+    "STREAM_CLAIM_IDLE_MS",
+    "STREAM_MAX_DELIVERIES",
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("VARCADE_ENV", "VARCADE_REDIS", "REDIS_URL", "JWT_SECRET", "N", "F", "J", "L"):
+    names = ("VARCADE_ENV", "VARCADE_REDIS", "REDIS_URL", "JWT_SECRET", "N", "F", "J", "L")
+    for name in (*names, *STREAM_VARIABLES):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -104,3 +114,38 @@ def test_production_refuses_missing_or_default_secrets(clean_env: pytest.MonkeyP
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+def test_stream_options_default_to_the_workers_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    options = settings.stream_options()
+    assert options == settings.STREAM_DEFAULTS
+    defaults = inspect.signature(EventStreamWorker.__init__).parameters
+    assert {name: defaults[name].default for name in options} == dict(options)
+
+
+def test_stream_options_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in zip(STREAM_VARIABLES, ("50", "0", "200", "3"), strict=True):
+        clean_env.setenv(name, value)
+    assert settings.stream_options() == {
+        "batch_size": 50,
+        "block_ms": 0,
+        "claim_idle_ms": 200,
+        "max_deliveries": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STREAM_BATCH_SIZE", "0"),
+        ("STREAM_BLOCK_MS", "-1"),
+        ("STREAM_CLAIM_IDLE_MS", "soon"),
+        ("STREAM_MAX_DELIVERIES", "0"),
+    ],
+)
+def test_stream_options_reject_bad_values(
+    clean_env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        settings.stream_options()

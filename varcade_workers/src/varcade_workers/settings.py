@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, TypedDict, cast
 
 __all__ = [
     "DEFAULT_REDIS",
     "ENVIRONMENTS",
+    "STREAM_DEFAULTS",
     "ConfigError",
+    "StreamOptions",
     "env_float",
     "env_int",
     "env_json",
@@ -34,6 +36,7 @@ __all__ = [
     "is_production",
     "redis_url",
     "secret",
+    "stream_options",
 ]
 
 Environment = Literal["development", "test", "production"]
@@ -154,3 +157,32 @@ def secret(name: str, development_default: str) -> str:
             raise ConfigError(f"{name} must not be the development default in production")
         return value
     return development_default if value is None else value
+
+
+class StreamOptions(TypedDict):
+    """`EventStreamWorker` tuning, as keyword arguments: ``Worker(url, **stream_options())``."""
+
+    batch_size: int
+    block_ms: int
+    claim_idle_ms: int
+    max_deliveries: int
+
+
+#: The library's defaults (`EventStreamWorker`'s signature uses them): 500 events per read, a 1 s
+#: blocking read, stale entries taken over after 30 s idle, dead-lettered on the 5th delivery.
+STREAM_DEFAULTS: Final = StreamOptions(
+    batch_size=500, block_ms=1000, claim_idle_ms=30_000, max_deliveries=5
+)
+
+
+def stream_options() -> StreamOptions:
+    """Stream worker tuning from ``STREAM_BATCH_SIZE``, ``STREAM_BLOCK_MS``,
+    ``STREAM_CLAIM_IDLE_MS``, ``STREAM_MAX_DELIVERIES`` (unset: :data:`STREAM_DEFAULTS`), so every
+    service tunes its workers the same way without spelling the names."""
+    defaults = STREAM_DEFAULTS
+    return StreamOptions(
+        batch_size=env_int("STREAM_BATCH_SIZE", defaults["batch_size"], minimum=1),
+        block_ms=env_int("STREAM_BLOCK_MS", defaults["block_ms"], minimum=0),
+        claim_idle_ms=env_int("STREAM_CLAIM_IDLE_MS", defaults["claim_idle_ms"], minimum=1),
+        max_deliveries=env_int("STREAM_MAX_DELIVERIES", defaults["max_deliveries"], minimum=1),
+    )

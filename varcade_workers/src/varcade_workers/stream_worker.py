@@ -23,6 +23,7 @@ import redis
 from varcade_workers.errors import DeadLetter
 from varcade_workers.events import STREAM
 from varcade_workers.metrics import WorkerStats
+from varcade_workers.settings import STREAM_DEFAULTS
 from varcade_workers.worker_manager import AsyncWorker
 
 logger = logging.getLogger(__name__)
@@ -89,10 +90,10 @@ class EventStreamWorker(AsyncWorker):
         group: str = "",
         consumer: str | None = None,
         *,
-        batch_size: int = 500,
-        block_ms: int = 1000,
-        claim_idle_ms: int = 30_000,
-        max_deliveries: int = 5,
+        batch_size: int = STREAM_DEFAULTS["batch_size"],
+        block_ms: int = STREAM_DEFAULTS["block_ms"],
+        claim_idle_ms: int = STREAM_DEFAULTS["claim_idle_ms"],
+        max_deliveries: int = STREAM_DEFAULTS["max_deliveries"],
         dead_letter_stream: str | None = None,
         dead_letter_maxlen: int = 100_000,
         start_id: str = "0",
