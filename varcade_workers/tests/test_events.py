@@ -193,6 +193,15 @@ def test_unknown_type_and_event_names_are_unknown_events_that_round_trip() -> No
         assert parsed.to_fields() == fields
 
 
+def test_replay_fields_are_not_event_fields() -> None:
+    replay = {ev.REPLAY_OF: "1764081234567-0", ev.REPLAY_GROUP: "stats_tracker"}
+    over = ev.GameOver(P, G, winner_id="u1", loser_id="u2")
+    assert ev.parse_event({**over.to_fields(), **replay}) == over
+    chat = {"product_id": P, "game_id": G, "type": "chat", "text": "gg"}
+    assert ev.parse_event({**chat, **replay}) == ev.UnknownEvent(P, G, "chat", {"text": "gg"})
+    assert ev.REPLAY_FIELDS == (ev.REPLAY_OF, ev.REPLAY_GROUP)
+
+
 def test_entry_without_type_or_not_a_mapping_is_malformed() -> None:
     with pytest.raises(ev.MalformedEvent, match="type"):
         ev.parse_event({"product_id": P, "game_id": G})

@@ -2,8 +2,10 @@
 
 A dead letter is the original entry's fields plus the `dl_*` fields `EventStreamWorker` adds
 (error, delivery count, original id, stream, group, consumer). Replay appends the original fields to
-the stream again (a new entry id), so every consumer group of that stream sees it again; handlers
-must tolerate that (they already tolerate redeliveries).
+the stream again (a new entry id) plus two delivery fields (`events.REPLAY_OF`: the original id,
+`events.REPLAY_GROUP`: the group that gave up on it). Only that group handles the replayed entry
+(the others ack it unseen, having handled the original already), and its handler gets the original
+id, so `ExactlyOnce` markers set by an earlier delivery still match.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import redis
 
+from varcade_workers.events import REPLAY_FIELDS, REPLAY_GROUP, REPLAY_OF
 from varcade_workers.stream_worker import DEAD_LETTER_FIELDS
 
 __all__ = ["DeadLetterEntry", "list_dead_letters", "main", "purge", "replay"]
@@ -38,7 +41,9 @@ class DeadLetterEntry:
 
     @classmethod
     def from_entry(cls, entry_id: str, raw: dict[str, str]) -> DeadLetterEntry:
-        original = {k: v for k, v in raw.items() if k not in DEAD_LETTER_FIELDS}
+        original = {
+            k: v for k, v in raw.items() if k not in DEAD_LETTER_FIELDS and k not in REPLAY_FIELDS
+        }
         return cls(
             id=entry_id,
             fields=original,
@@ -70,12 +75,18 @@ def list_dead_letters(
 def replay(
     client: redis.Redis, stream: str, dead_stream: str, entries: Sequence[DeadLetterEntry]
 ) -> list[tuple[str, str]]:
-    """Append each entry's original fields to `stream` and delete it from the dead letters (one
-    transaction per entry). Returns (dead-letter id, new stream id) pairs."""
+    """Append each entry's original fields to `stream`, addressed to the group that dead-lettered
+    it under its original id, and delete it from the dead letters (one transaction per entry).
+    Returns (dead-letter id, new stream id) pairs."""
     replayed: list[tuple[str, str]] = []
     for entry in entries:
+        fields = dict(entry.fields)
+        if entry.original_id:
+            fields[REPLAY_OF] = entry.original_id
+        if entry.group:
+            fields[REPLAY_GROUP] = entry.group
         pipe = client.pipeline(transaction=True)
-        pipe.xadd(stream, entry.fields)  # type: ignore[arg-type]
+        pipe.xadd(stream, fields)  # type: ignore[arg-type]
         pipe.xdel(dead_stream, entry.id)
         new_id, _ = pipe.execute()
         replayed.append((entry.id, str(new_id)))

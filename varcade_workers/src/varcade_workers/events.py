@@ -45,6 +45,9 @@ __all__ = [
     "PAPER",
     "PLAYER_DISCONNECT",
     "PROGRESSION",
+    "REPLAY_FIELDS",
+    "REPLAY_GROUP",
+    "REPLAY_OF",
     "ROCK",
     "ROUND_FINISHED",
     "ROUND_STARTED",
@@ -100,6 +103,14 @@ SELECT_WEAPON: Final = "select_weapon"
 PROGRESSION: Final = "progression"
 ROUND_STARTED: Final = "round_started"
 ROUND_FINISHED: Final = "round_finished"
+
+# Delivery metadata a dead-letter replay (`python -m varcade_workers dead-letters replay`) appends
+# to an entry: its original id and the consumer group it is meant for. Not event fields: the stream
+# worker strips them (and skips a replay meant for another group), parse_event ignores them.
+REPLAY_OF: Final = "_replay_of"
+REPLAY_GROUP: Final = "_replay_group"
+REPLAY_FIELDS: Final = (REPLAY_OF, REPLAY_GROUP)
+_NOT_EXTRA_FIELDS: Final = frozenset(("product_id", "game_id", "type", *REPLAY_FIELDS))
 
 # Weapons (the `event_data` of select_weapon); a botch (no valid pick) is None, written "null".
 ROCK: Final = 0
@@ -397,7 +408,7 @@ def _parse_game_removed(fields: Mapping[str, str], pid: str, gid: str) -> Event:
 
 
 def _unknown(fields: Mapping[str, str], pid: str, gid: str, type_: str) -> UnknownEvent:
-    rest = {k: v for k, v in fields.items() if k not in ("product_id", "game_id", "type")}
+    rest = {k: v for k, v in fields.items() if k not in _NOT_EXTRA_FIELDS}
     return UnknownEvent(pid, gid, type_, rest)
 
 

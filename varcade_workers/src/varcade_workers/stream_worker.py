@@ -21,7 +21,7 @@ from collections.abc import Callable
 import redis
 
 from varcade_workers.errors import DeadLetter
-from varcade_workers.events import STREAM
+from varcade_workers.events import REPLAY_FIELDS, REPLAY_GROUP, REPLAY_OF, STREAM
 from varcade_workers.metrics import WorkerStats
 from varcade_workers.settings import STREAM_DEFAULTS
 from varcade_workers.worker_manager import AsyncWorker
@@ -230,7 +230,52 @@ class EventStreamWorker(AsyncWorker):
             batch = self._read_new()
         if not batch:
             return 0
-        return self._process(batch, deliveries)
+        full = len(batch) >= self.batch_size
+        for _, fields in batch:
+            if REPLAY_OF in fields:  # rare: a dead letter replayed into the stream
+                batch, aliases = self._unwrap_replays(batch, deliveries)
+                return self._process(batch, deliveries, full, aliases)
+        return self._process(batch, deliveries, full, None)
+
+    def _unwrap_replays(
+        self, batch: Batch, deliveries: dict[str, int]
+    ) -> tuple[Batch, dict[str, str]]:
+        """Replayed entries: skip (ack) those meant for another group; hand ours to the handler
+        under their original id without the replay fields, so ExactlyOnce markers match.
+
+        Returns the batch to handle and {original id: entry id} for the acks. ``deliveries`` is
+        re-keyed to original ids in place.
+        """
+        entry_ids = {entry_id for entry_id, _ in batch}
+        unwrapped: Batch = []
+        aliases: dict[str, str] = {}
+        skipped: list[str] = []
+        for entry_id, fields in batch:
+            original = fields.get(REPLAY_OF)
+            if original is None:
+                unwrapped.append((entry_id, fields))
+                continue
+            group = fields.get(REPLAY_GROUP)
+            if (group and group != self.group) or original in aliases or original in entry_ids:
+                # Another group's replay, or this very event twice in one batch: acked unhandled.
+                skipped.append(entry_id)
+                continue
+            aliases[original] = entry_id
+            if entry_id in deliveries:
+                deliveries[original] = deliveries.pop(entry_id)
+            unwrapped.append(
+                (original, {k: v for k, v in fields.items() if k not in REPLAY_FIELDS})
+            )
+        if skipped:
+            self._to_ack.extend(skipped)
+        if aliases:
+            logger.info(
+                "event=replay_received worker=%s count=%d original_ids=%s",
+                self.get_name(),
+                len(aliases),
+                ",".join(aliases),
+            )
+        return unwrapped, aliases
 
     def _read_new(self) -> Batch:
         pipe = self.redis.pipeline(transaction=False)
@@ -305,7 +350,13 @@ class EventStreamWorker(AsyncWorker):
         )
         return batch, deliveries
 
-    def _process(self, batch: Batch, deliveries: dict[str, int]) -> int:
+    def _process(
+        self,
+        batch: Batch,
+        deliveries: dict[str, int],
+        full: bool,
+        aliases: dict[str, str] | None,
+    ) -> int:
         # An entry already delivered max_deliveries times without an outcome (the process died
         # handling it each time) is not handed to the handler again.
         dead: list[tuple[str, dict[str, str], int, str]] = []
@@ -346,15 +397,19 @@ class EventStreamWorker(AsyncWorker):
         else:
             ok_ids = [event_id for event_id, _ in batch]
         self.stats.processed += len(ok_ids)
+        if aliases:  # replayed events were handled under their original ids
+            ok_ids = [aliases.get(event_id, event_id) for event_id in ok_ids]
         self._to_ack.extend(ok_ids)
         if dead:
-            self._dead_letter(dead)
+            self._dead_letter(dead, aliases or {})
         # A full batch means a backlog: its ack rides with the next read. Otherwise ack now.
-        if len(batch) < self.batch_size or deliveries:
+        if not full or deliveries:
             self.flush_acks()
         return len(ok_ids)
 
-    def _dead_letter(self, dead: list[tuple[str, dict[str, str], int, str]]) -> None:
+    def _dead_letter(
+        self, dead: list[tuple[str, dict[str, str], int, str]], aliases: dict[str, str]
+    ) -> None:
         pipe = self.redis.pipeline(transaction=True)
         for event_id, fields, count, error in dead:
             entry = dict(fields)
@@ -372,7 +427,9 @@ class EventStreamWorker(AsyncWorker):
                 maxlen=self.dead_letter_maxlen,
                 approximate=True,
             )
-        pipe.xack(self.stream, self.group, *(event_id for event_id, *_ in dead))
+        pipe.xack(
+            self.stream, self.group, *(aliases.get(event_id, event_id) for event_id, *_ in dead)
+        )
         pipe.execute()
         self.stats.dead_lettered += len(dead)
         for event_id, fields, count, error in dead:
