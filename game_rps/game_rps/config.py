@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from varcade_workers import events, settings
+from varcade_workers.settings import DEV_GAME_SERVER_TOKEN  # development only; shared
 
-DEV_GAME_SERVER_TOKEN = "varcade-dev-game-server-token"
+from varcade_workers import events, settings
 
 
 @dataclass(frozen=True)

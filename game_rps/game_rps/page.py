@@ -27,7 +27,7 @@ log = logging.getLogger("game_rps.page")
 
 PRODUCT_ID = "exrps"
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
-DEV_JWT_SECRET = "varcade-dev-jwt-secret"
+DEV_JWT_SECRET = settings.DEV_JWT_SECRET  # development only; shared with the matchmaker
 DEFAULT_MATCHMAKER_URL = "http://127.0.0.1:5050"
 DEFAULT_STATS_TRACKER_URL = "http://127.0.0.1:5000"
 USERNAME_MAX_LENGTH = 32

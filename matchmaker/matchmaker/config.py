@@ -6,15 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from varcade_workers.settings import ConfigError
+from varcade_workers.settings import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET, ConfigError
 
 from matchmaker.games import Product
 from varcade_workers import settings
 
-# Development defaults; production refuses them (settings.secret). The game server uses the same
-# values.
-DEV_JWT_SECRET = "varcade-dev-jwt-secret"
-DEV_GAME_SERVER_TOKEN = "varcade-dev-game-server-token"
+# Development defaults (DEV_JWT_SECRET, DEV_GAME_SERVER_TOKEN) come from the library, shared with
+# the game server; production refuses them (settings.secret).
 
 DEFAULT_GAME_SERVERS: list[dict[str, Any]] = [
     {

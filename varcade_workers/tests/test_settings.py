@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import pytest
 from varcade_workers.settings import ConfigError
@@ -149,3 +150,26 @@ def test_stream_options_reject_bad_values(
     clean_env.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         settings.stream_options()
+
+
+def test_development_secrets_are_long_enough_and_refused_in_production(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    for value in (settings.DEV_JWT_SECRET, settings.DEV_GAME_SERVER_TOKEN):
+        assert len(value.encode()) >= 32  # PyJWT's minimum for an HMAC-SHA256 key
+        assert "DEVELOPMENT" in value
+    assert settings.DEV_JWT_SECRET != settings.DEV_GAME_SERVER_TOKEN
+    assert settings.secret("JWT_SECRET", settings.DEV_JWT_SECRET) == settings.DEV_JWT_SECRET
+    clean_env.setenv("VARCADE_ENV", "production")
+    for value in (settings.DEV_JWT_SECRET, settings.DEV_GAME_SERVER_TOKEN):
+        clean_env.setenv("JWT_SECRET", value)  # either development value, under any name
+        with pytest.raises(ConfigError, match="JWT_SECRET must not be the development default"):
+            settings.secret("JWT_SECRET", "another-default")
+
+
+def test_development_jwt_secret_raises_no_key_length_warning() -> None:
+    jwt = pytest.importorskip("jwt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        token = jwt.encode({"sub": "u1"}, settings.DEV_JWT_SECRET, algorithm="HS256")
+        assert jwt.decode(token, settings.DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "u1"

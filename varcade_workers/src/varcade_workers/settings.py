@@ -11,7 +11,7 @@ Example (a service's ``config.py``)::
 
     REDIS_URL = settings.redis_url("REDIS_URL", 2)
     EVENT_STREAM_URL = settings.redis_url("EVENT_STREAM_URL", 1)
-    JWT_SECRET = settings.secret("JWT_SECRET", "dev-only-secret")
+    JWT_SECRET = settings.secret("JWT_SECRET", settings.DEV_JWT_SECRET)
     PORT = settings.env_int("PORT", 5000, minimum=1)
 """
 
@@ -23,6 +23,8 @@ from typing import Any, Final, Literal, TypedDict, cast
 
 __all__ = [
     "DEFAULT_REDIS",
+    "DEV_GAME_SERVER_TOKEN",
+    "DEV_JWT_SECRET",
     "ENVIRONMENTS",
     "STREAM_DEFAULTS",
     "ConfigError",
@@ -43,6 +45,14 @@ Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: Final = ("development", "test", "production")
 DEFAULT_REDIS: Final = "redis://127.0.0.1:6379"
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+
+# DEVELOPMENT ONLY. The shared secrets every service uses when none is configured, so that `make
+# run`, the tests and the demo work with no configuration; they are public (in this repository).
+# In production `secret()` refuses them, whichever variable they are given to. 32 bytes or more:
+# PyJWT warns (InsecureKeyLengthWarning) about shorter HMAC keys.
+DEV_JWT_SECRET: Final = "varcade-DEVELOPMENT-ONLY-jwt-secret-never-in-production"
+DEV_GAME_SERVER_TOKEN: Final = "varcade-DEVELOPMENT-ONLY-game-server-token-never-in-production"
+_DEVELOPMENT_SECRETS: Final = frozenset((DEV_JWT_SECRET, DEV_GAME_SERVER_TOKEN))
 
 
 class ConfigError(ValueError):
@@ -147,13 +157,14 @@ def redis_url(name: str, db: int) -> str:
 
 
 def secret(name: str, development_default: str) -> str:
-    """A secret: in production it must be set and differ from the development default; elsewhere the
-    development default stands in, so ``make run`` works with no configuration."""
+    """A secret: in production it must be set and differ from the development default (and from
+    :data:`DEV_JWT_SECRET` / :data:`DEV_GAME_SERVER_TOKEN`); elsewhere the development default
+    stands in, so ``make run`` works with no configuration."""
     value = _raw(name)
     if environment() == "production":
         if value is None:
             raise ConfigError(f"{name} must be set in production")
-        if value == development_default:
+        if value == development_default or value in _DEVELOPMENT_SECRETS:
             raise ConfigError(f"{name} must not be the development default in production")
         return value
     return development_default if value is None else value
