@@ -13,7 +13,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider --timeout=180
 .PHONY: help venv test lint typecheck bench
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # The services' requirements are installed with the library wheel built here when it is the pinned
 # release (byte for byte what Docker pulls), else the library editable from source, said loudly

@@ -1,9 +1,10 @@
 """Two players play a whole game on the real page, in Chromium, against the real stack.
 
-Playwright for Python drives the browser at CHROMIUM_PATH (default /usr/bin/chromium); when it is
-missing, the set-up installs Debian's `chromium` with apt-get if it runs as root, else it fails
-saying what to install. Two browser contexts are two players (the page keeps its token per
-window). A console error on the page fails the test; the final screens go to artifacts/browser/.
+Playwright for Python drives Chromium (CHROMIUM_PATH; unset: Debian's, else Playwright's own);
+when none is there, the set-up installs Debian's `chromium` with apt-get if it runs as root,
+else it fails saying what to install. Two browser contexts are two players (the page keeps its
+token per window). A console error on the page fails the test; the final screens go to
+artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import ARTIFACTS, RunningStack, eventually
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
 # Slow enough for a browser to click inside the 3-tick weapon window on a busy machine.
 TICK_SECONDS = "0.3"
@@ -32,13 +33,25 @@ LAUNCH_ARGS = [
 ]
 REDIS_DB = 12
 SHOTS = ARTIFACTS / "browser"
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
 
 
-def ensure_chromium() -> str:
-    """The Chromium to drive: CHROMIUM_PATH, installed with apt-get when missing and allowed."""
-    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if Path(path).exists():
-        return path
+def ensure_chromium(playwright: Playwright) -> str | None:
+    """The Chromium to drive.
+
+    CHROMIUM_PATH when set (here: Debian's). Unset, Debian's /usr/bin/chromium if present, else the
+    Chromium Playwright installed for itself (CI runs `playwright install chromium`; None tells
+    Playwright to use it), else Debian's installed with apt-get when running as root.
+    """
+    configured = os.environ.get("CHROMIUM_PATH")
+    if configured:
+        if Path(configured).exists():
+            return configured
+        pytest.fail(f"CHROMIUM_PATH={configured} does not exist")
+    if Path(DEBIAN_CHROMIUM).exists():
+        return DEBIAN_CHROMIUM
+    if Path(playwright.chromium.executable_path).exists():
+        return None
     apt = shutil.which("apt-get")
     if os.geteuid() == 0 and apt:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -46,21 +59,19 @@ def ensure_chromium() -> str:
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 pytest.fail(f"`{' '.join(argv)}` failed:\n{done.stderr[-2000:]}")
-        if Path(path).exists():
-            return path
-        found = shutil.which("chromium")
+        found = DEBIAN_CHROMIUM if Path(DEBIAN_CHROMIUM).exists() else shutil.which("chromium")
         if found:
             return found
     pytest.fail(
-        f"no Chromium at {path}: install Debian's `chromium` (apt-get install chromium) or set "
-        "CHROMIUM_PATH to a Chromium/Chrome binary"
+        f"no Chromium at {DEBIAN_CHROMIUM}: install Debian's `chromium` (apt-get install "
+        "chromium), run `python -m playwright install chromium`, or set CHROMIUM_PATH"
     )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = ensure_chromium()
     with sync_playwright() as playwright:
+        executable = ensure_chromium(playwright)
         chromium = playwright.chromium.launch(
             executable_path=executable, args=LAUNCH_ARGS, headless=True
         )
