@@ -62,6 +62,9 @@ bind = [f"0.0.0.0:{env_int('PORT', 8000, minimum=1)}"]
 workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
 timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
+# gunicorn 25+ opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl), so every
+# API on a machine (both services, tests, `make run`) would overwrite the others'. Nothing uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = (
