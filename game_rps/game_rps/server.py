@@ -14,9 +14,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from varcade_workers.logs import setup_logging
+from varcade_workers.redis_clients import async_redis_client
 
 from game_rps.config import Config
 from game_rps.control_api import create_control_app
@@ -50,9 +50,7 @@ class GameServer:
     ) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        self.redis = aioredis.Redis.from_url(
-            config.event_stream_url, socket_connect_timeout=2, socket_timeout=5
-        )
+        self.redis = async_redis_client(config.event_stream_url, decode_responses=False)
         producer = events.EventProducer(None, maxlen=config.event_stream_maxlen)
         self.event_log = EventLog(
             self.redis, producer, capacity=config.event_buffer_size, metrics=self.metrics

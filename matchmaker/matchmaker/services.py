@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+from varcade_workers.redis_clients import redis_client
 
 from matchmaker.config import Config
 from matchmaker.game_servers import GameServerClient
@@ -23,7 +24,7 @@ class Services:
 
 
 def build_services(config: Config, *, clock: Callable[[], float] = time.time) -> Services:
-    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    client = redis_client(config.redis_url)
     return Services(
         config=config,
         redis=client,

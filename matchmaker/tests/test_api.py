@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import pytest
 import redis
 from conftest import CLIENT_TIMEOUT, auth
@@ -344,3 +347,13 @@ def test_unknown_route_is_json_404(client):
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert response.get_json()["message"]
+
+
+def test_healthz_503_when_redis_is_unreachable(config):
+    down = dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(down)
+    started = time.perf_counter()
+    response = app.test_client().get("/healthz")
+    print(f"matchmaker /healthz 503 after {time.perf_counter() - started:.3f} s")
+    assert response.status_code == 503
+    assert "redis" in response.get_json()["message"]

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Flask
 from varcade_workers.logs import setup_logging
+from varcade_workers.redis_clients import redis_client
 from varcade_workers.web import init_flask_app
 
 from stats_tracker import leaderboards, player_stats
@@ -21,7 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app from `config` (default: the environment)."""
     setup_logging(SERVICE)
     config = config or Config.from_env()
-    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    client = redis_client(config.redis_url)
     app = Flask(__name__)
     app.config["STATS_PRODUCTS"] = config.products
     app.config["STATS_REPOSITORY"] = StatsRepository(client)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import redis
 from varcade_workers.process import run_worker_process
+from varcade_workers.redis_clients import redis_client
 
 from stats_tracker.config import Config
 from stats_tracker.events_worker import StatsEventsWorker
@@ -13,7 +13,7 @@ METRICS_PORT = 5002
 
 def main() -> None:
     config = Config.from_env()
-    data = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    data = redis_client(config.redis_url)
     worker = StatsEventsWorker(config.event_stream_url, data, config.products, **config.stream)
     run_worker_process([worker], service="stats_tracker", metrics_port=METRICS_PORT)
 

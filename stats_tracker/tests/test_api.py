@@ -1,8 +1,12 @@
 """The HTTP API (Flask test client) against a real Redis (db 7)."""
 
+import dataclasses
+import time
+
 import pytest
 from stats_tracker.app import create_app
 from stats_tracker.repository import leaderboard_key, stats_key
+from varcade_workers.testing import free_port
 
 EXRPS_ZEROS = {
     "games": 0,
@@ -99,3 +103,12 @@ def test_healthz_and_json_404(client):
     missing = client.get("/no/such/path")
     assert missing.status_code == 404
     assert "message" in missing.get_json()
+
+
+def test_healthz_503_when_redis_is_unreachable(config):
+    down = dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    started = time.perf_counter()
+    response = create_app(down).test_client().get("/healthz")
+    print(f"stats_tracker /healthz 503 after {time.perf_counter() - started:.3f} s")
+    assert response.status_code == 503
+    assert "redis" in response.get_json()["message"]

@@ -23,6 +23,7 @@ import redis
 from varcade_workers.errors import DeadLetter
 from varcade_workers.events import REPLAY_FIELDS, REPLAY_GROUP, REPLAY_OF, STREAM
 from varcade_workers.metrics import WorkerStats
+from varcade_workers.redis_clients import redis_client
 from varcade_workers.settings import STREAM_DEFAULTS
 from varcade_workers.worker_manager import AsyncWorker
 
@@ -60,13 +61,8 @@ def default_consumer_name() -> str:
 
 def _client(redis_or_url: redis.Redis | str, block_ms: int) -> redis.Redis:
     if isinstance(redis_or_url, str):
-        # The socket timeout must outlast the blocking read (redis-py 8 defaults to 5 s).
-        return redis.Redis.from_url(
-            redis_or_url,
-            decode_responses=True,
-            socket_timeout=block_ms / 1000 + 5,
-            socket_connect_timeout=5,
-        )
+        # The socket timeout must outlast the blocking read.
+        return redis_client(redis_or_url, socket_timeout=block_ms / 1000 + 5)
     kwargs = redis_or_url.connection_pool.connection_kwargs
     if not kwargs.get("decode_responses"):
         raise ValueError(

@@ -39,6 +39,8 @@ from prometheus_client import multiprocess as prom_multiprocess
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from varcade_workers.redis_clients import probe_client
+
 if TYPE_CHECKING:
     import redis
 
@@ -158,9 +160,11 @@ def init_flask_app(
         )
         return jsonify(message="Internal server error"), 500
 
+    probe = probe_client(redis_client)  # no retry, 1 s timeout: a down Redis answers 503 at once
+
     def healthz() -> Any:
         try:
-            redis_client.ping()
+            probe.ping()
         except Exception as exc:  # any failure to reach Redis means unhealthy, never a 500
             log.warning("healthz: redis unreachable", extra={"error": repr(exc)})
             return jsonify(message=f"redis unreachable: {type(exc).__name__}"), 503
