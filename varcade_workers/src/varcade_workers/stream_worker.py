@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from operator import itemgetter
 
 import redis
 
@@ -45,6 +46,7 @@ DEAD_LETTER_FIELDS = (
 )
 
 _MAX_BACKOFF_SECONDS = 2.0
+_entry_id = itemgetter(0)
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
@@ -391,7 +393,7 @@ class EventStreamWorker(AsyncWorker):
                     )
             ok_ids = [event_id for event_id, _ in batch if event_id not in failures]
         else:
-            ok_ids = [event_id for event_id, _ in batch]
+            ok_ids = list(map(_entry_id, batch))
         self.stats.processed += len(ok_ids)
         if aliases:  # replayed events were handled under their original ids
             ok_ids = [aliases.get(event_id, event_id) for event_id in ok_ids]
