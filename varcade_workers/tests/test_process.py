@@ -119,7 +119,9 @@ def test_idle_wait_only_when_no_worker_blocks(fake_redis: fakeredis.FakeRedis) -
         assert only_periodic.idle_wait() == pytest.approx(0.05)
     finally:
         only_periodic.close()
-    slow = WorkerProcess([Tick(3600, clock=clock, name="slow")], service="t")
+    slow = WorkerProcess(
+        [Tick(3600, clock=clock, name="slow")], service="t", metrics_host="127.0.0.1"
+    )
     try:
         assert slow.idle_wait() <= 1.0  # bounded, so a stop request is noticed
     finally:
