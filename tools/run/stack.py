@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from varcade_workers.settings import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET
+
 from tools.run.supervisor import ProcessSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_ID = "exrps"
-DEV_JWT_SECRET = "varcade-development-jwt-secret"
-DEV_GAME_SERVER_TOKEN = "varcade-development-game-server-token"
 
 
 @dataclass(frozen=True)
@@ -172,44 +172,38 @@ def stack_specs(
             stale.unlink()
         return str(path)
 
-    matchmaker_env = {**env, "REDIS_URL": config.redis_db(config.matchmaker_db)}
-    stats_env = {**env, "REDIS_URL": config.redis_db(config.stats_db)}
+    def api_and_worker(
+        name: str, package: str, db: int, port: int, metrics_port: int
+    ) -> list[ProcessSpec]:
+        """A Flask API under gunicorn and its stream worker: one folder, one Redis database."""
+        service_env = {**env, "REDIS_URL": config.redis_db(db)}
+        return [
+            ProcessSpec(
+                name,
+                [gunicorn, f"{package}.app:create_app()"],
+                ROOT / package,
+                {**service_env, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": metrics_dir(name)},
+                (local.format(port),),
+            ),
+            ProcessSpec(
+                f"{name}-worker",
+                [python, "-m", f"{package}.worker"],
+                ROOT / package,
+                {**service_env, "METRICS_PORT": str(metrics_port)},
+                (local.format(metrics_port),),
+            ),
+        ]
+
     return [
-        ProcessSpec(
+        *api_and_worker(
             "matchmaker",
-            [gunicorn, "matchmaker.app:create_app()"],
-            ROOT / "matchmaker",
-            {
-                **matchmaker_env,
-                "PORT": str(ports.matchmaker),
-                "PROMETHEUS_MULTIPROC_DIR": metrics_dir("matchmaker"),
-            },
-            (local.format(ports.matchmaker),),
+            "matchmaker",
+            config.matchmaker_db,
+            ports.matchmaker,
+            ports.matchmaker_metrics,
         ),
-        ProcessSpec(
-            "matchmaker-worker",
-            [python, "-m", "matchmaker.worker"],
-            ROOT / "matchmaker",
-            {**matchmaker_env, "METRICS_PORT": str(ports.matchmaker_metrics)},
-            (local.format(ports.matchmaker_metrics),),
-        ),
-        ProcessSpec(
-            "stats",
-            [gunicorn, "stats_tracker.app:create_app()"],
-            ROOT / "stats_tracker",
-            {
-                **stats_env,
-                "PORT": str(ports.stats),
-                "PROMETHEUS_MULTIPROC_DIR": metrics_dir("stats"),
-            },
-            (local.format(ports.stats),),
-        ),
-        ProcessSpec(
-            "stats-worker",
-            [python, "-m", "stats_tracker.worker"],
-            ROOT / "stats_tracker",
-            {**stats_env, "METRICS_PORT": str(ports.stats_metrics)},
-            (local.format(ports.stats_metrics),),
+        *api_and_worker(
+            "stats", "stats_tracker", config.stats_db, ports.stats, ports.stats_metrics
         ),
         ProcessSpec(
             "game-rps",
