@@ -17,7 +17,7 @@ from game_rps.bot import Bot, Strategy
 from game_rps.config import Config
 from game_rps.engine import Game
 from game_rps.server import GameServer
-from varcade_workers.testing import redis_base_url
+from varcade_workers.testing import redis_base_url, redis_db
 
 from varcade_workers import events
 
@@ -42,12 +42,10 @@ def stream_url() -> str:
 
 
 @pytest.fixture
-def stream(stream_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stream_url, decode_responses=True)
-    client.delete(events.STREAM)
-    yield client
-    client.delete(events.STREAM)
-    client.close()
+def stream() -> Iterator[redis.Redis]:
+    """A decoded client of db 9 (the game server's), empty before and after the test."""
+    with redis_db(STREAM_DB) as client:
+        yield client
 
 
 def entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:

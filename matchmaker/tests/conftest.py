@@ -15,7 +15,7 @@ from matchmaker.auth import issue_player_token
 from matchmaker.config import Config
 from matchmaker.games import Product
 from matchmaker.services import Services, build_services
-from varcade_workers.testing import free_port, redis_base_url
+from varcade_workers.testing import free_port, redis_base_url, redis_db
 
 DATA_DB = 5
 STREAM_DB = 6
@@ -137,22 +137,16 @@ def redis_base() -> str:
     return redis_base_url()
 
 
-def _flushed_client(url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+@pytest.fixture
+def data_redis() -> Iterator[redis.Redis]:
+    with redis_db(DATA_DB) as client:
+        yield client
 
 
 @pytest.fixture
-def data_redis(redis_base: str) -> Iterator[redis.Redis]:
-    yield from _flushed_client(f"{redis_base}/{DATA_DB}")
-
-
-@pytest.fixture
-def stream_redis(redis_base: str) -> Iterator[redis.Redis]:
-    yield from _flushed_client(f"{redis_base}/{STREAM_DB}")
+def stream_redis() -> Iterator[redis.Redis]:
+    with redis_db(STREAM_DB) as client:
+        yield client
 
 
 @pytest.fixture

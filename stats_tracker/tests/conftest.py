@@ -8,7 +8,7 @@ import pytest
 import redis
 from stats_tracker.config import Config
 from stats_tracker.products import build_products
-from varcade_workers.testing import redis_base_url
+from varcade_workers.testing import redis_base_url, redis_db
 
 DATA_DB = 7
 STREAM_DB = 8
@@ -17,24 +17,16 @@ TEST_PRODUCTS = {"exrps": "wins", "rated": "elo"}
 ORIGIN = "http://127.0.0.1:8090"
 
 
-def _flushed(db: int) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(f"{redis_base_url()}/{db}", decode_responses=True)
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
-
-
 @pytest.fixture
 def data_redis() -> Iterator[redis.Redis]:
-    yield from _flushed(DATA_DB)
+    with redis_db(DATA_DB) as client:
+        yield client
 
 
 @pytest.fixture
 def stream_redis() -> Iterator[redis.Redis]:
-    yield from _flushed(STREAM_DB)
+    with redis_db(STREAM_DB) as client:
+        yield client
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 import redis
-from varcade_workers.testing import redis_base_url
+from varcade_workers.testing import redis_base_url, redis_db
 
 STREAM_DB = 3
 DATA_DB = 4
@@ -20,26 +20,18 @@ def redis_base() -> str:
     return redis_base_url()
 
 
-def _flushed_client(base: str, db: int) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(f"{base}/{db}", decode_responses=True)
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
-
-
 @pytest.fixture
-def stream_redis(redis_base: str) -> Iterator[redis.Redis]:
+def stream_redis() -> Iterator[redis.Redis]:
     """A decoded client of real Redis db 3, empty before and after the test."""
-    yield from _flushed_client(redis_base, STREAM_DB)
+    with redis_db(STREAM_DB) as client:
+        yield client
 
 
 @pytest.fixture
-def data_redis(redis_base: str) -> Iterator[redis.Redis]:
+def data_redis() -> Iterator[redis.Redis]:
     """A decoded client of real Redis db 4, empty before and after the test."""
-    yield from _flushed_client(redis_base, DATA_DB)
+    with redis_db(DATA_DB) as client:
+        yield client
 
 
 @pytest.fixture

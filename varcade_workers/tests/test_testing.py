@@ -10,7 +10,13 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from varcade_workers.testing import RedisServer, find_redis_server, free_port, redis_base_url
+from varcade_workers.testing import (
+    RedisServer,
+    find_redis_server,
+    free_port,
+    redis_base_url,
+    redis_db,
+)
 
 
 def test_redis_base_url_answers(redis_base: str) -> None:
@@ -21,6 +27,24 @@ def test_redis_base_url_answers(redis_base: str) -> None:
         assert client.ping()
     finally:
         client.close()
+
+
+def test_redis_db_is_empty_before_and_after(redis_base: str) -> None:
+    other = redis.Redis.from_url(f"{redis_base}/4", decode_responses=True)
+    try:
+        other.set("left-over", "x")
+        with pytest.raises(RuntimeError), redis_db(4) as client:
+            assert client.get("left-over") is None  # flushed before
+            client.set("k", "v")
+            assert client.get("k") == "v"  # decoded by default
+            raise RuntimeError("the test failed")
+        assert other.dbsize() == 0  # flushed after, even on failure
+        with redis_db(4, decode_responses=False) as raw:
+            raw.set("k", "v")
+            assert raw.get("k") == b"v"
+    finally:
+        other.flushdb()
+        other.close()
 
 
 def test_free_port_and_binary() -> None:

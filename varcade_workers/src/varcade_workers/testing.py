@@ -13,6 +13,14 @@ worker::
         client = redis.Redis.from_url(server.url + "/0")
         ...
         server.restart()            # same port; data kept with appendonly=True, lost without
+
+:func:`redis_db` is the per-database fixture body every suite shares: a decoded client of one of its
+own databases, emptied before and after the test::
+
+    @pytest.fixture
+    def data_redis() -> Iterator[redis.Redis]:
+        with redis_db(DATA_DB) as client:
+            yield client
 """
 
 from __future__ import annotations
@@ -27,11 +35,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 import redis
 
-__all__ = ["RedisServer", "find_redis_server", "free_port", "redis_base_url"]
+__all__ = ["RedisServer", "find_redis_server", "free_port", "redis_base_url", "redis_db"]
 
 _DEFAULT_URL = "redis://127.0.0.1:6379"
 _lock = threading.Lock()
@@ -91,6 +100,21 @@ def redis_base_url() -> str:
             atexit.register(_private.close)
             _base_url = _private.url
         return _base_url
+
+
+@contextlib.contextmanager
+def redis_db(db: int, **kwargs: object) -> Iterator[redis.Redis]:
+    """A client of database ``db`` of the test Redis, FLUSHDB before and after (also when the test
+    fails), so a test starts empty and leaves nothing behind. ``decode_responses`` defaults to True;
+    ``kwargs`` go to ``redis.Redis.from_url``. Only for a suite's own database numbers."""
+    options: dict[str, object] = {"decode_responses": True, **kwargs}
+    client = redis.Redis.from_url(f"{redis_base_url()}/{db}", **options)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
 
 
 class RedisServer:
