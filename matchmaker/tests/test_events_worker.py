@@ -9,6 +9,7 @@ from matchmaker.events_worker import GameEventsWorker
 from matchmaker.games import Game, GameList, Product
 from matchmaker.repository import GameRepository
 from varcade_workers.events import EventProducer
+from varcade_workers.testing import run_until_idle as drain
 
 from varcade_workers import events
 
@@ -46,15 +47,6 @@ def worker(make_worker) -> GameEventsWorker:
     worker = make_worker()
     yield worker
     worker.close()
-
-
-def drain(worker: GameEventsWorker) -> int:
-    """Run until the stream has nothing new; returns how many events were handled."""
-    total = 0
-    while handled := worker.run():
-        total += handled
-    worker.flush_acks()
-    return total
 
 
 def store(repo, clock, game_id="g1", state=events.CREATED, players=("c1",)) -> Game:

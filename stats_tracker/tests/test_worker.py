@@ -11,6 +11,7 @@ from stats_tracker.repository import StatsRepository, leaderboard_key
 from stats_tracker.scoring import ELO_INITIAL_RATING, elo_update
 from varcade_workers.events import EventProducer
 from varcade_workers.testing import free_port
+from varcade_workers.testing import run_until_idle as drain
 
 from varcade_workers import events
 
@@ -41,15 +42,6 @@ def make_worker(config, data_redis):
 @pytest.fixture
 def worker(make_worker):
     return make_worker()
-
-
-def drain(worker: StatsEventsWorker) -> int:
-    """Run the worker until the stream has nothing new; every handled event acked."""
-    total = 0
-    while handled := worker.run():
-        total += handled
-    worker.flush_acks()
-    return total
 
 
 def pending(stream_redis: redis.Redis) -> int:

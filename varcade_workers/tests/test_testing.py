@@ -16,7 +16,10 @@ from varcade_workers.testing import (
     free_port,
     redis_base_url,
     redis_db,
+    run_until_idle,
 )
+
+from varcade_workers import EventStreamWorker
 
 
 def test_redis_base_url_answers(redis_base: str) -> None:
@@ -45,6 +48,26 @@ def test_redis_db_is_empty_before_and_after(redis_base: str) -> None:
     finally:
         other.flushdb()
         other.close()
+
+
+class _Counting(EventStreamWorker):
+    def handle_event(self, event_id: str, fields: dict[str, str]) -> None:
+        pass
+
+
+def test_run_until_idle_handles_everything_and_acks(
+    redis_base: str, stream_redis: redis.Redis
+) -> None:
+    for n in range(7):
+        stream_redis.xadd("idle-test", {"n": str(n)})
+    worker = _Counting(f"{redis_base}/3", "idle-test", "g", batch_size=3, block_ms=10)
+    try:
+        assert run_until_idle(worker) == 7
+        assert stream_redis.xpending("idle-test", "g")["pending"] == 0
+        assert run_until_idle(worker) == 0
+    finally:
+        worker.close()
+        worker.redis.close()
 
 
 def test_free_port_and_binary() -> None:

@@ -21,6 +21,8 @@ own databases, emptied before and after the test::
     def data_redis() -> Iterator[redis.Redis]:
         with redis_db(DATA_DB) as client:
             yield client
+
+:func:`run_until_idle` drives a stream worker in the test's thread until the stream has nothing new.
 """
 
 from __future__ import annotations
@@ -37,10 +39,21 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import redis
 
-__all__ = ["RedisServer", "find_redis_server", "free_port", "redis_base_url", "redis_db"]
+if TYPE_CHECKING:
+    from varcade_workers.stream_worker import EventStreamWorker
+
+__all__ = [
+    "RedisServer",
+    "find_redis_server",
+    "free_port",
+    "redis_base_url",
+    "redis_db",
+    "run_until_idle",
+]
 
 _DEFAULT_URL = "redis://127.0.0.1:6379"
 _lock = threading.Lock()
@@ -115,6 +128,17 @@ def redis_db(db: int, **kwargs: object) -> Iterator[redis.Redis]:
     finally:
         client.flushdb()
         client.close()
+
+
+def run_until_idle(worker: EventStreamWorker) -> int:
+    """Drive ``worker.run()`` in this thread until a turn handles nothing, then send the acks it
+    still holds, so a test can assert on the stream's pending count right after. Returns how many
+    events were handled."""
+    total = 0
+    while handled := worker.run():
+        total += handled
+    worker.flush_acks()
+    return total
 
 
 class RedisServer:
