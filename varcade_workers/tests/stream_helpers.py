@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
+from varcade_workers.testing import redis_base_url
 
 from varcade_workers import DeadLetter, EventStreamWorker
 
@@ -57,9 +60,18 @@ def drain(worker: EventStreamWorker, expected: int, timeout: float = 20.0) -> No
     wait_until(lambda: worker.run() >= 0 and stats.processed >= expected, timeout, "drain")
 
 
-def start_child(
-    stream_url: str,
-    data_url: str,
+class FakeClock:
+    """A clock the test moves by hand (``clock.now += seconds``)."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.contextmanager
+def running_child(
     stream: str,
     group: str,
     *,
@@ -67,14 +79,17 @@ def start_child(
     batch_size: int = 20,
     delay: float = 0.0,
     env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process (worker_child.py) reading `stream` in db 3 and recording into db 4; killed
+    at exit if the test has not stopped it (see `stop_child`)."""
+    base = redis_base_url()
     env = {**os.environ, "METRICS_PORT": "0", "LOG_LEVEL": "INFO", **(env or {})}
-    return subprocess.Popen(
+    child = subprocess.Popen(
         [
             sys.executable,
             str(CHILD),
-            stream_url,
-            data_url,
+            f"{base}/3",
+            f"{base}/4",
             stream,
             group,
             str(claim_idle_ms),
@@ -85,3 +100,16 @@ def start_child(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+
+def stop_child(child: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> bytes:
+    """Send `sig` and wait for the child to exit; returns its stderr."""
+    child.send_signal(sig)
+    _, stderr = child.communicate(timeout=30)
+    return stderr

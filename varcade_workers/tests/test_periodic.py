@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from stream_helpers import FakeClock
 
 from varcade_workers import PeriodicWorker, WorkerManager
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Job(PeriodicWorker):
@@ -30,7 +23,7 @@ class Job(PeriodicWorker):
 
 
 def test_due_at_once_then_every_interval() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     job = Job(clock)
     assert job.run() == 7
     assert job.run() == 0
@@ -43,7 +36,7 @@ def test_due_at_once_then_every_interval() -> None:
 
 
 def test_keeps_cadence_when_run_late() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     job = Job(clock)
     job.run()
     clock.now = 1013.0  # 3 s late
@@ -55,7 +48,7 @@ def test_keeps_cadence_when_run_late() -> None:
 
 
 def test_long_stall_does_not_cause_a_burst() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     job = Job(clock)
     job.run()
     clock.now = 1100.0  # ten intervals missed
@@ -65,7 +58,7 @@ def test_long_stall_does_not_cause_a_burst() -> None:
 
 
 def test_failing_job_waits_for_next_interval() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     job = Job(clock, fail=True)
     manager = WorkerManager().register_worker(job)
     assert manager.run_workers() == 0
@@ -79,7 +72,7 @@ def test_failing_job_waits_for_next_interval() -> None:
 def test_base_class_and_validation() -> None:
     with pytest.raises(ValueError):
         PeriodicWorker(0)
-    worker = PeriodicWorker(5, clock=FakeClock())
+    worker = PeriodicWorker(5, clock=FakeClock(1000.0))
     assert worker.get_name() == "PeriodicWorker"
     with pytest.raises(NotImplementedError):
         worker.run()

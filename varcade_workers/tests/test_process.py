@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import urllib.error
 import urllib.request
@@ -12,7 +11,7 @@ import fakeredis
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from stream_helpers import Recorder, add_events, start_child, wait_until
+from stream_helpers import FakeClock, Recorder, add_events, running_child, stop_child, wait_until
 from varcade_workers.process import LoopDurations, WorkerProcess, _metrics_port, serve
 from varcade_workers.settings import ConfigError
 from varcade_workers.testing import free_port
@@ -20,14 +19,6 @@ from varcade_workers.testing import free_port
 from varcade_workers import PeriodicWorker, WorkerManager
 
 STREAM = "test_stream"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Tick(PeriodicWorker):
@@ -146,20 +137,12 @@ def test_metrics_port_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sigterm_finishes_the_batch_in_hand_and_exits_0(
-    redis_base: str, stream_redis: redis.Redis, data_redis: redis.Redis
+    stream_redis: redis.Redis, data_redis: redis.Redis
 ) -> None:
     ids = add_events(stream_redis, STREAM, 60)
-    child = start_child(
-        f"{redis_base}/3", f"{redis_base}/4", STREAM, "g", batch_size=20, delay=0.05
-    )
-    try:
+    with running_child(STREAM, "g", batch_size=20, delay=0.05) as child:
         wait_until(lambda: data_redis.llen("handled") >= 3, what="child handling a batch")
-        child.send_signal(signal.SIGTERM)
-        _, stderr = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+        stderr = stop_child(child)
     assert child.returncode == 0, stderr.decode()
     handled = data_redis.lrange("handled", 0, -1)
     assert len(handled) >= 20 and len(handled) % 20 == 0  # whole batches only
@@ -188,21 +171,15 @@ def test_loop_durations_are_a_cumulative_histogram() -> None:
 
 
 def test_worker_process_ignores_a_missing_prometheus_multiproc_dir(
-    redis_base: str, stream_redis: redis.Redis, data_redis: redis.Redis, tmp_path: Path
+    stream_redis: redis.Redis, data_redis: redis.Redis, tmp_path: Path
 ) -> None:
     """A PROMETHEUS_MULTIPROC_DIR meant for gunicorn (here: not created) must not break a worker,
     which serves its own /metrics in one process and writes no files there."""
     missing = tmp_path / "not-created-yet"
     port = free_port()
     add_events(stream_redis, STREAM, 5)
-    child = start_child(
-        f"{redis_base}/3",
-        f"{redis_base}/4",
-        STREAM,
-        "g",
-        env={"PROMETHEUS_MULTIPROC_DIR": str(missing), "METRICS_PORT": str(port)},
-    )
-    try:
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(missing), "METRICS_PORT": str(port)}
+    with running_child(STREAM, "g", env=env) as child:
         wait_until(lambda: data_redis.llen("handled") == 5, what="child handling the events")
 
         def answers() -> bool:
@@ -218,11 +195,6 @@ def test_worker_process_ignores_a_missing_prometheus_multiproc_dir(
         processed = families["varcade_worker_events_processed"].samples
         assert [s.value for s in processed if s.name.endswith("_total")] == [5.0]
         assert "varcade_worker_loop_duration_seconds" in families
-        child.send_signal(signal.SIGTERM)
-        _, stderr = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+        stderr = stop_child(child)
     assert child.returncode == 0, stderr.decode()
     assert not missing.exists()

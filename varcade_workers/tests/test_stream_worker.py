@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from stream_helpers import Recorder, add_events, drain, start_child, wait_until
+from stream_helpers import Recorder, add_events, drain, running_child, stop_child, wait_until
 from varcade_workers.stream_worker import default_consumer_name
 from varcade_workers.testing import RedisServer, free_port
 
@@ -275,17 +275,12 @@ def test_cleanup_spares_recently_active_consumers(stream_redis: redis.Redis) -> 
 
 
 def test_sigkilled_worker_mid_batch_loses_nothing(
-    redis_base: str, stream_redis: redis.Redis, data_redis: redis.Redis
+    stream_redis: redis.Redis, data_redis: redis.Redis
 ) -> None:
     ids = add_events(stream_redis, STREAM, 60)
-    child = start_child(
-        f"{redis_base}/3", f"{redis_base}/4", STREAM, "g", batch_size=20, delay=0.05
-    )
-    try:
+    with running_child(STREAM, "g", batch_size=20, delay=0.05) as child:
         wait_until(lambda: data_redis.llen("handled") >= 5, what="child started handling")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
+        stop_child(child, signal.SIGKILL)
     assert pending(stream_redis) > 0  # the killed consumer left its batch pending
     successor = Recorder(stream_redis, STREAM, "g", block_ms=10, claim_idle_ms=200)
     by_child = set(data_redis.lrange("handled", 0, -1))
