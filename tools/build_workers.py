@@ -11,7 +11,8 @@ Why each step:
 - `python -m build --no-isolation` uses the hatchling pinned in requirements-dev.txt (installed in
   the virtualenv) instead of downloading it for every build; the pin in pyproject's
   [build-system] is the same version.
-Prints the sha256 of every artifact; `--check` also runs `twine check --strict` on them.
+Prints the sha256 of every artifact; `--check` also runs `twine check --strict` on them. The release
+tools (tools/release/wheelbuild.py) run this script to build and import its `sha256`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Building the library's wheel with tools/build_workers.py and fingerprinting it.
 
 The build script is the one the release workflow uses, so a wheel built here is byte for byte the
-one published. `content_sha256` fingerprints what goes into the wheel (its files, RECORD excluded),
-so "the source changed" and "the build is not reproducible" are told apart.
+one published; its `sha256` is the one hash every tool prints. `content_sha256` fingerprints what
+goes into the wheel (its files, RECORD excluded), so "the source changed" and "the build is not
+reproducible" are told apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from pathlib import Path
 
 from ledger import ReleaseError, Repo, wheel_name
 
+# tools/: the build script is a module too, so its hashing is not written twice.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from build_workers import sha256 as file_sha256
+
 BUILD_SCRIPT = "tools/build_workers.py"
 
 
@@ -25,14 +30,6 @@ class BuiltWheel:
     path: Path
     sha256: str
     content_sha256: str
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def content_sha256(wheel: Path) -> str:
