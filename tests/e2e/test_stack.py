@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from e2e_support import RunningStack
-from game_rps.bot import ROCK, SCISSORS, Bot, always, is_game_complete, window_opened
+from game_rps.bot import ROCK, SCISSORS, always, is_game_complete, window_opened
 
-from tools.run.arcade_api import Arcade, ArcadeError, Player, socket_base
+from tools.run.arcade_api import Arcade, ArcadeError, Player
+from tools.run.scripted import open_match, poll, seat
 
 TICK_SECONDS = "0.1"
 REDIS_DB = 11
@@ -29,20 +30,6 @@ WEAPON_COUNTERS = {
     "2": "scissors_selection_count",
     "null": "botch_selection_count",
 }
-T = TypeVar("T")
-
-
-async def poll(check: Callable[[], T], *, timeout: float = 30.0, what: str = "") -> T:
-    """Run the (blocking) `check` off the event loop until it is truthy; bots keep playing."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        if loop.time() > deadline:
-            raise AssertionError(f"never happened: {what}; last: {last!r}")
-        await asyncio.sleep(0.1)
 
 
 def join_status(arcade: Arcade, player: Player, game_id: str) -> int:
@@ -54,12 +41,8 @@ def join_status(arcade: Arcade, player: Player, game_id: str) -> int:
     return 200
 
 
-def listed(arcade: Arcade, game_id: str) -> bool:
-    return game_id in arcade.open_game_ids()
-
-
 def gone(arcade: Arcade, stranger: Player, game_id: str) -> bool:
-    return not listed(arcade, game_id) and join_status(arcade, stranger, game_id) == 404
+    return not arcade.listed(game_id) and join_status(arcade, stranger, game_id) == 404
 
 
 def stream_entries(stack: RunningStack, game_id: str) -> list[dict[str, str]]:
@@ -106,19 +89,15 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
     assert game["settings"] == {"num_players": 2}
     assert game["target_game_server"] == stack.config.game_socket_address
     # Pending: not in the lobby, and nobody can join yet.
-    assert not listed(arcade, game_id)
+    assert not arcade.listed(game_id)
     assert join_status(arcade, guest, game_id) == 400
 
     async def play() -> tuple[Any, Any, dict[str, Any]]:
         async with aiohttp.ClientSession() as session:
-            host_bot = Bot(
-                socket_base(game), game["token"], host.user_id,
-                fighter="aru", strategy=always(ROCK), session=session,
-            )  # fmt: skip
-            await host_bot.connect()
+            host_bot = await seat(game, host, session, fighter="aru", strategy=always(ROCK))
             await host_bot.wait_for(lambda m: m.get("type") == "player_joined")
             # Listed once the game server reported the host's connection through the stream.
-            await poll(lambda: listed(arcade, game_id), what="game listed after the host joined")
+            await poll(lambda: arcade.listed(game_id), "game listed after the host joined")
             (entry,) = [g for g in arcade.open_games() if g["game_id"] == game_id]
             assert entry["creator_id"] == host.user_id
             assert not {"token", "state", "_last_updated"} & set(entry)
@@ -127,14 +106,10 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
             assert joined["players"] == [host.user_id, guest.user_id]
             assert joined["token"] == game["token"]
             # Active: out of the lobby, and full.
-            assert not listed(arcade, game_id)
+            assert not arcade.listed(game_id)
             assert join_status(arcade, stranger, game_id) == 400
 
-            guest_bot = Bot(
-                socket_base(joined), joined["token"], guest.user_id,
-                fighter="mai", strategy=always(SCISSORS), session=session,
-            )  # fmt: skip
-            await guest_bot.connect()
+            guest_bot = await seat(joined, guest, session, fighter="mai", strategy=always(SCISSORS))
             host_result, guest_result = await asyncio.gather(host_bot.play(), guest_bot.play())
             return host_result, guest_result, joined
 
@@ -147,7 +122,7 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
     assert host_result.close_code is not None and guest_result.close_code is not None
 
     # Gone from the matchmaker once the game server said it was removed.
-    asyncio.run(poll(lambda: gone(arcade, stranger, game_id), what="game gone after the end"))
+    asyncio.run(poll(lambda: gone(arcade, stranger, game_id), "game gone after the end"))
 
     # The stream: what the game server wrote, in order, with the spec's fields.
     entries = stream_entries(stack, game_id)
@@ -188,11 +163,9 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
 
     # Stats and leaderboard, from the stream through the stats worker.
     asyncio.run(
-        poll(lambda: counters(arcade.stats(winner))["games"] == 1, what="winner's stats updated")
+        poll(lambda: counters(arcade.stats(winner))["games"] == 1, "winner's stats updated")
     )
-    asyncio.run(
-        poll(lambda: counters(arcade.stats(loser))["games"] == 1, what="loser's stats updated")
-    )
+    asyncio.run(poll(lambda: counters(arcade.stats(loser))["games"] == 1, "loser's stats updated"))
     for user, wins in ((winner, 1), (loser, 0)):
         stats = counters(arcade.stats(user))
         assert (stats["games"], stats["wins"], stats["losses"]) == (1, wins, 1 - wins)
@@ -208,24 +181,14 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
 def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningStack) -> None:
     arcade = stack.arcade
     host, guest, third, stranger = players(arcade, "carol", "dave", "frank", "mallory")
-    game = arcade.create_game(host)
-    game_id = game["game_id"]
-    ws = socket_base(game)
 
-    async def scenario() -> None:
+    async def scenario() -> str:
         async with aiohttp.ClientSession() as session:
-            host_bot = Bot(
-                ws, game["token"], host.user_id,
-                fighter="aru", strategy=always(ROCK), session=session,
-            )  # fmt: skip
-            await host_bot.connect()
-            await poll(lambda: listed(arcade, game_id), what="listed after the host joined")
-            joined = await asyncio.to_thread(arcade.join_game, guest, game_id)
-            guest_bot = Bot(
-                ws, joined["token"], guest.user_id,
-                fighter="mai", strategy=always(SCISSORS), session=session,
-            )  # fmt: skip
-            await guest_bot.connect()
+            # Created, the host seated, listed in the lobby, the guest joined and seated.
+            match = await open_match(
+                arcade, session, host, guest, strategies=(always(ROCK), always(SCISSORS))
+            )
+            game_id, host_bot, guest_bot = match.game_id, match.host, match.guest
             for bot in (host_bot, guest_bot):
                 await bot.select_fighter()
                 await bot.start_battle()
@@ -236,7 +199,7 @@ def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningS
             mark = len(host_bot.messages)
             await host_bot.wait_for(is_error(4003), timeout=15)
             assert not host_bot.closed  # the host stays
-            await poll(lambda: listed(arcade, game_id), what="listed again after the guest left")
+            await poll(lambda: arcade.listed(game_id), "listed again after the guest left")
             disconnects = [
                 f for f in stream_entries(stack, game_id) if f["type"] == "player_disconnect"
             ]
@@ -245,12 +208,10 @@ def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningS
             # A third player joins through the matchmaker; the battle restarts from round 1.
             rejoined = await asyncio.to_thread(arcade.join_game, third, game_id)
             assert rejoined["players"] == [host.user_id, third.user_id]
-            assert not listed(arcade, game_id)
-            third_bot = Bot(
-                ws, rejoined["token"], third.user_id,
-                fighter="hog", strategy=always(SCISSORS), session=session,
-            )  # fmt: skip
-            await third_bot.connect()
+            assert not arcade.listed(game_id)
+            third_bot = await seat(
+                rejoined, third, session, fighter="hog", strategy=always(SCISSORS)
+            )
             await third_bot.select_fighter()
             await third_bot.start_battle()
             joined_msg = await host_bot.wait_for(
@@ -284,10 +245,11 @@ def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningS
             assert any(is_error(4002)(m) for m in result.messages)
             assert result.close_code == 1000
             assert not any(is_game_complete(m) for m in result.messages)
-            await poll(lambda: gone(arcade, stranger, game_id), what="game gone after host left")
+            await poll(lambda: gone(arcade, stranger, game_id), "game gone after host left")
+            return game_id
 
-    asyncio.run(scenario())
-    asyncio.run(poll(lambda: caught_up(stack, "stats_tracker"), what="stats worker caught up"))
+    game_id = asyncio.run(scenario())
+    asyncio.run(poll(lambda: caught_up(stack, "stats_tracker"), "stats worker caught up"))
     entries = stream_entries(stack, game_id)
     assert entries[-1]["type"] == "game_removed"
     assert not [f for f in entries if f["type"] == "game_over"]

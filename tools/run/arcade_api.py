@@ -1,6 +1,7 @@
 """The arcade's HTTP APIs as a player sees them: a token, the lobby, the leaderboard, the stats.
 
-Used by `make demo` and the end-to-end tests, so both talk to the services the way the page does.
+Used by `make demo` and the end-to-end tests (their scripted players: tools/run/scripted.py), so
+both talk to the services the way the page does.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class Arcade:
 
     def open_game_ids(self) -> list[str]:
         return [g["game_id"] for g in self.open_games()]
+
+    def listed(self, game_id: str) -> bool:
+        """Whether the lobby lists the game (only while it waits for a second player)."""
+        return game_id in self.open_game_ids()
 
     def top_ten(self) -> list[dict[str, Any]]:
         return list(self._call("GET", f"{self.stats_url}/leaderboards/top_ten/{self.product_id}"))

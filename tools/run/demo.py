@@ -13,36 +13,20 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
-from tools.run.arcade_api import Arcade, ArcadeError, Player, socket_base
-from tools.run.stack import ROOT
+from tools.run.arcade_api import Arcade, ArcadeError, Player
+from tools.run.scripted import Bot, BotResult, open_match, poll, random_strategy
 from tools.run.supervisor import http_ok
 
-sys.path.insert(0, str(ROOT / "game_rps"))  # game_rps.bot, the scripted player
-from game_rps.bot import Bot, BotResult, random_strategy
-
-T = TypeVar("T")
 PLAY_TIMEOUT = 900.0  # seconds: a long game at a slow tick still ends well before
 
 
 def say(message: str) -> None:
     print(f"demo: {message}", flush=True)
-
-
-async def poll(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
-    """Wait (off the event loop, so the bots keep playing) until `check` is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await asyncio.to_thread(check)
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def describe(message: dict[str, Any], host_id: str) -> str | None:
@@ -82,33 +66,20 @@ async def narrate(bot: Bot, host_id: str) -> None:
 
 
 async def play(arcade: Arcade, host: Player, guest: Player, seed: int) -> tuple[BotResult, str]:
-    game = await asyncio.to_thread(arcade.create_game, host)
-    game_id = game["game_id"]
-    say(f"{host.username} created game {game_id} (state {game['state']}, not listed yet)")
     async with aiohttp.ClientSession() as session:
-        host_bot = Bot(
-            socket_base(game), game["token"], host.user_id,
-            fighter="aru", strategy=random_strategy(seed), session=session,
+        match = await open_match(
+            arcade, session, host, guest,
+            strategies=(random_strategy(seed), random_strategy(seed + 1)), say=say,
         )  # fmt: skip
-        await host_bot.connect()
-        say(f"{host.username} connected to {socket_base(game)}; waiting for the lobby to list it")
-        await poll(lambda: game_id in arcade.open_game_ids(), "the game in the lobby")
-        say(f"game listed in the lobby; {guest.username} joins it through the matchmaker")
-        joined = await asyncio.to_thread(arcade.join_game, guest, game_id)
-        guest_bot = Bot(
-            socket_base(joined), joined["token"], guest.user_id,
-            fighter="mai", strategy=random_strategy(seed + 1), session=session,
-        )  # fmt: skip
-        await guest_bot.connect()
         say("both connected: aru (host) against mai (guest), random weapons; playing...")
         host_result, _, _ = await asyncio.gather(
-            host_bot.play(PLAY_TIMEOUT),
-            guest_bot.play(PLAY_TIMEOUT),
-            narrate(host_bot, host.user_id),
+            match.host.play(PLAY_TIMEOUT),
+            match.guest.play(PLAY_TIMEOUT),
+            narrate(match.host, host.user_id),
         )
     if host_result.winner_id is None:
         raise RuntimeError(f"the game did not finish (socket closed {host_result.close_code})")
-    return host_result, game_id
+    return host_result, match.game_id
 
 
 def print_scores(arcade: Arcade, players: Sequence[Player]) -> None:
