@@ -20,9 +20,11 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, TypeVar, overload
 
 from varcade_workers.errors import DeadLetter
 
@@ -149,15 +151,41 @@ def decode_weapon(text: str) -> int | None:
 # -- events -----
 
 
+_E = TypeVar("_E", bound="_GameEvent")
+
+
+_OWN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _own_fields(cls: type[_GameEvent]) -> tuple[str, ...]:
+    """An event class's own fields (after product_id and game_id), in declaration order."""
+    names = _OWN_FIELDS.get(cls)
+    if names is None:
+        names = _OWN_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))[2:]
+    return names
+
+
 @dataclass(frozen=True)
 class _GameEvent:
+    """The common head. An event's own fields go on the wire under their own names, in declaration
+    order, after ``type`` and the class's fixed ``_tags`` (a gameplay event's name)."""
+
     product_id: str
     game_id: str
 
     event_type: ClassVar[str] = ""
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def _head(self) -> dict[str, str]:
-        return {"product_id": self.product_id, "game_id": self.game_id, "type": self.event_type}
+        head = {"product_id": self.product_id, "game_id": self.game_id, "type": self.event_type}
+        head.update(self._tags)
+        return head
+
+    def to_fields(self) -> dict[str, str]:
+        fields = self._head()
+        for name in _own_fields(type(self)):
+            fields[name] = getattr(self, name)
+        return fields
 
 
 @dataclass(frozen=True)
@@ -171,60 +199,54 @@ class StateChange(_GameEvent):
         if self.new_state not in GAME_STATES:
             raise ValueError(f"unknown game state {self.new_state!r}")
 
+
+@dataclass(frozen=True)
+class _PlayerChoice(_GameEvent):
+    """A gameplay event of one player: ``event_data`` (the choice) goes before ``user_id``."""
+
+    user_id: str
+    event_type: ClassVar[str] = GAMEPLAY
+
+    def _event_data(self) -> str:
+        return ""
+
     def to_fields(self) -> dict[str, str]:
         fields = self._head()
-        fields["new_state"] = self.new_state
+        fields["event_data"] = self._event_data()
+        fields["user_id"] = self.user_id
         return fields
 
 
 @dataclass(frozen=True)
-class FighterSelected(_GameEvent):
+class FighterSelected(_PlayerChoice):
     """A player's first valid fighter choice."""
 
-    user_id: str
     character_id: str
-    event_type: ClassVar[str] = GAMEPLAY
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = (("event_name", SELECT_FIGHTER),)
 
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["event_name"] = SELECT_FIGHTER
-        fields["event_data"] = self.character_id
-        fields["user_id"] = self.user_id
-        return fields
+    def _event_data(self) -> str:
+        return self.character_id
 
 
 @dataclass(frozen=True)
-class PlayerReady(_GameEvent):
+class PlayerReady(_PlayerChoice):
     """A player sent start_battle before the battle."""
 
-    user_id: str
-    event_type: ClassVar[str] = GAMEPLAY
-
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["event_name"] = SET_READY
-        fields["event_data"] = ""
-        fields["user_id"] = self.user_id
-        return fields
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = (("event_name", SET_READY),)
 
 
 @dataclass(frozen=True)
-class WeaponSelected(_GameEvent):
+class WeaponSelected(_PlayerChoice):
     """One player's side of a resolved exchange: ROCK, PAPER, SCISSORS or None (a botch)."""
 
-    user_id: str
     weapon: int | None
-    event_type: ClassVar[str] = GAMEPLAY
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = (("event_name", SELECT_WEAPON),)
 
     def __post_init__(self) -> None:
         encode_weapon(self.weapon)  # fail when built, not when published
 
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["event_name"] = SELECT_WEAPON
-        fields["event_data"] = encode_weapon(self.weapon)
-        fields["user_id"] = self.user_id
-        return fields
+    def _event_data(self) -> str:
+        return encode_weapon(self.weapon)
 
 
 @dataclass(frozen=True)
@@ -234,14 +256,10 @@ class RoundStarted(_GameEvent):
     p1_id: str
     p2_id: str
     event_type: ClassVar[str] = GAMEPLAY
-
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["event_name"] = PROGRESSION
-        fields["progress_event"] = ROUND_STARTED
-        fields["p1_id"] = self.p1_id
-        fields["p2_id"] = self.p2_id
-        return fields
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("event_name", PROGRESSION),
+        ("progress_event", ROUND_STARTED),
+    )
 
 
 @dataclass(frozen=True)
@@ -253,16 +271,10 @@ class RoundFinished(_GameEvent):
     round_winner_id: str
     round_loser_id: str
     event_type: ClassVar[str] = GAMEPLAY
-
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["event_name"] = PROGRESSION
-        fields["progress_event"] = ROUND_FINISHED
-        fields["p1_id"] = self.p1_id
-        fields["p2_id"] = self.p2_id
-        fields["round_winner_id"] = self.round_winner_id
-        fields["round_loser_id"] = self.round_loser_id
-        return fields
+    _tags: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("event_name", PROGRESSION),
+        ("progress_event", ROUND_FINISHED),
+    )
 
 
 @dataclass(frozen=True)
@@ -273,12 +285,6 @@ class GameOver(_GameEvent):
     loser_id: str
     event_type: ClassVar[str] = GAME_OVER
 
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["winner_id"] = self.winner_id
-        fields["loser_id"] = self.loser_id
-        return fields
-
 
 @dataclass(frozen=True)
 class PlayerDisconnect(_GameEvent):
@@ -287,20 +293,12 @@ class PlayerDisconnect(_GameEvent):
     player_id: str
     event_type: ClassVar[str] = PLAYER_DISCONNECT
 
-    def to_fields(self) -> dict[str, str]:
-        fields = self._head()
-        fields["player_id"] = self.player_id
-        return fields
-
 
 @dataclass(frozen=True)
 class GameRemoved(_GameEvent):
     """The game is gone from the game server (host left, removed, or finished)."""
 
     event_type: ClassVar[str] = GAME_REMOVED
-
-    def to_fields(self) -> dict[str, str]:
-        return self._head()
 
 
 @dataclass(frozen=True)
@@ -373,38 +371,20 @@ def _parse_gameplay(fields: Mapping[str, str], pid: str, gid: str) -> Event:
         return PlayerReady(pid, gid, _required(fields, "user_id", what))
     if name == PROGRESSION:
         progress = _required(fields, "progress_event", what)
-        what = f"gameplay {progress}"
         if progress == ROUND_STARTED:
-            return RoundStarted(
-                pid, gid, _required(fields, "p1_id", what), _required(fields, "p2_id", what)
-            )
+            return _from_fields(RoundStarted, fields, pid, gid, f"gameplay {progress}")
         if progress == ROUND_FINISHED:
-            return RoundFinished(
-                pid,
-                gid,
-                _required(fields, "p1_id", what),
-                _required(fields, "p2_id", what),
-                _required(fields, "round_winner_id", what),
-                _required(fields, "round_loser_id", what),
-            )
+            return _from_fields(RoundFinished, fields, pid, gid, f"gameplay {progress}")
     return _unknown(fields, pid, gid, GAMEPLAY)
 
 
-def _parse_game_over(fields: Mapping[str, str], pid: str, gid: str) -> Event:
-    return GameOver(
-        pid,
-        gid,
-        _required(fields, "winner_id", GAME_OVER),
-        _required(fields, "loser_id", GAME_OVER),
-    )
-
-
-def _parse_player_disconnect(fields: Mapping[str, str], pid: str, gid: str) -> Event:
-    return PlayerDisconnect(pid, gid, _required(fields, "player_id", PLAYER_DISCONNECT))
-
-
-def _parse_game_removed(fields: Mapping[str, str], pid: str, gid: str) -> Event:
-    return GameRemoved(pid, gid)
+def _from_fields(
+    cls: type[_E], fields: Mapping[str, str], pid: str, gid: str, what: str | None = None
+) -> _E:
+    """An event whose own fields are all required, non-empty text under their own names (errors
+    name ``what``, by default the entry's type)."""
+    what = what or cls.event_type
+    return cls(pid, gid, *(_required(fields, name, what) for name in _own_fields(cls)))
 
 
 def _unknown(fields: Mapping[str, str], pid: str, gid: str, type_: str) -> UnknownEvent:
@@ -415,9 +395,9 @@ def _unknown(fields: Mapping[str, str], pid: str, gid: str, type_: str) -> Unkno
 _PARSERS: Final[dict[str, Callable[[Mapping[str, str], str, str], Event]]] = {
     STATE_CHANGE: _parse_state_change,
     GAMEPLAY: _parse_gameplay,
-    GAME_OVER: _parse_game_over,
-    PLAYER_DISCONNECT: _parse_player_disconnect,
-    GAME_REMOVED: _parse_game_removed,
+    GAME_OVER: functools.partial(_from_fields, GameOver),
+    PLAYER_DISCONNECT: functools.partial(_from_fields, PlayerDisconnect),
+    GAME_REMOVED: functools.partial(_from_fields, GameRemoved),
 }
 
 
