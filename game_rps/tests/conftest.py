@@ -174,6 +174,13 @@ async def barrier(bot: Bot) -> None:
     await bot.wait_for(lambda m: m.get("type") == "error" and m.get("code") == 4400, start=start)
 
 
+async def ready(bot: Bot) -> None:
+    """Pick the bot's fighter and get ready, then wait until the server has handled both."""
+    await bot.select_fighter()
+    await bot.start_battle()
+    await barrier(bot)
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll a condition that another process (Redis, the server) makes true."""
     loop = asyncio.get_running_loop()
@@ -237,3 +244,18 @@ def battle_entries(
     out.append(state(game_id, "ended"))
     out.append({**HEAD, "game_id": game_id, "type": "game_removed"})
     return out
+
+
+def rock_beats_scissors(game_id: str) -> list[dict[str, str]]:
+    """The stream of the suite's standard game: alice (aru, always rock) hosts, bob (man, always
+    scissors) joins, each readies in turn, alice wins two rounds of four exchanges."""
+    return [
+        state(game_id, "creator_joined"),
+        state(game_id, "all_players_joined"),
+        gameplay(game_id, "select_fighter", "aru", "alice"),
+        gameplay(game_id, "set_ready", "", "alice"),
+        gameplay(game_id, "select_fighter", "man", "bob"),
+        gameplay(game_id, "set_ready", "", "bob"),
+        state(game_id, "in_progress"),
+        *battle_entries(game_id, "alice", "bob", "0", "2", 4, "alice", "bob"),
+    ]

@@ -7,23 +7,20 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 from conftest import (
-    barrier,
-    battle_entries,
     connected,
     entries,
     eventually,
-    gameplay,
+    ready,
+    rock_beats_scissors,
     run,
     running_server,
-    state,
 )
 from game_rps.bot import ROCK, SCISSORS, always, is_round_event
 from game_rps.event_log import EventLog
 from game_rps.metrics import ServerMetrics
-from varcade_workers.testing import RedisServer, redis_base_url
+from varcade_workers.testing import RedisServer, redis_base_url, redis_db
 
 from varcade_workers import events
 
@@ -36,13 +33,8 @@ def _event(i: int) -> events.Event:
 
 @pytest.fixture
 def log_stream() -> Iterator[tuple[str, str]]:
-    url = f"{redis_base_url()}/{LOG_DB}"
-    key = "test_game_rps_event_log"
-    client = redis.Redis.from_url(url)
-    client.delete(key)
-    yield url, key
-    client.delete(key)
-    client.close()
+    with redis_db(LOG_DB):
+        yield f"{redis_base_url()}/{LOG_DB}", "test_game_rps_event_log"
 
 
 def test_events_are_written_in_order_and_capped(log_stream: tuple[str, str]) -> None:
@@ -103,9 +95,7 @@ def test_redis_stopped_and_restarted_mid_game() -> None:
                 guest_bot = h.bot(token, "bob", "man", always(SCISSORS))
                 async with connected(host_bot, guest_bot) as (alice, bob):
                     for bot in (alice, bob):
-                        await bot.select_fighter()
-                        await bot.start_battle()
-                        await barrier(bot)
+                        await ready(bot)
                     await alice.wait_for(lambda m: is_round_event(m, 3))  # one exchange done
                     await h.flush()
                     written = len(entries(stream, game_id))
@@ -124,15 +114,5 @@ def test_redis_stopped_and_restarted_mid_game() -> None:
                 return game_id
 
         game_id = run(body())
-        expected = [
-            state(game_id, "creator_joined"),
-            state(game_id, "all_players_joined"),
-            gameplay(game_id, "select_fighter", "aru", "alice"),
-            gameplay(game_id, "set_ready", "", "alice"),
-            gameplay(game_id, "select_fighter", "man", "bob"),
-            gameplay(game_id, "set_ready", "", "bob"),
-            state(game_id, "in_progress"),
-            *battle_entries(game_id, "alice", "bob", "0", "2", 4, "alice", "bob"),
-        ]
-        assert entries(stream, game_id) == expected
+        assert entries(stream, game_id) == rock_beats_scissors(game_id)
         stream.close()

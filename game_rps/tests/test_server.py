@@ -16,18 +16,13 @@ from conftest import (
     connected,
     entries,
     gameplay,
+    ready,
+    rock_beats_scissors,
     run,
     running_server,
     state,
 )
 from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
-
-
-async def ready(bot: Any) -> None:
-    await bot.select_fighter()
-    await bot.start_battle()
-    await barrier(bot)
-
 
 # -- a whole game --------------------------------------------------------------------------------
 
@@ -80,16 +75,7 @@ def test_whole_game_between_two_bots_writes_the_spec_stream(
             assert status == 400  # the finished game and its token are forgotten
             async with h.bot(token, "alice") as again:
                 assert (await again.wait_closed()).close_code == 1000
-        expected = [
-            state(game_id, "creator_joined"),
-            state(game_id, "all_players_joined"),
-            gameplay(game_id, "select_fighter", "aru", "alice"),
-            gameplay(game_id, "set_ready", "", "alice"),
-            gameplay(game_id, "select_fighter", "man", "bob"),
-            gameplay(game_id, "set_ready", "", "bob"),
-            state(game_id, "in_progress"),
-            *battle_entries(game_id, "alice", "bob", "0", "2", 4, "alice", "bob"),
-        ]
+        expected = rock_beats_scissors(game_id)
         got = entries(stream, game_id)
         assert got == expected
         assert [list(e) for e in got] == [list(e) for e in expected]  # field order
