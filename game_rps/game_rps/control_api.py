@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,6 +18,7 @@ from redis.exceptions import RedisError
 
 from game_rps.engine import JoinRefused
 from game_rps.games import GameExists, GameRegistry, HostCannotBeRemoved, NotInGame, UnknownGame
+from game_rps.json_errors import BadRequest, Handler, json_error, with_json_errors
 
 log = logging.getLogger("game_rps.control_api")
 
@@ -29,35 +29,9 @@ REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 
 
-class BadRequest(Exception):
-    """A 4xx answer with a message for the caller."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except BadRequest as exc:
-        return _error(exc.status, exc.message)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.reason)
-    except Exception:
-        log.exception("control request failed", extra={"path": request.path})
-        return _error(500, "Internal server error.")
+    return await with_json_errors(request, handler, log)
 
 
 @web.middleware
@@ -69,7 +43,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), expected.encode()
         ):
-            return _error(401, "Missing or invalid service token.")
+            return json_error(401, "Missing or invalid service token.")
     return await handler(request)
 
 

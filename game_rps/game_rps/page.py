@@ -12,7 +12,6 @@ import json
 import logging
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import jwt
 from aiohttp import web
 
 from game_rps.fighters import fighters_json
+from game_rps.json_errors import Handler, json_error, with_json_errors
 from varcade_workers import settings
 
 log = logging.getLogger("game_rps.page")
@@ -101,12 +101,6 @@ def fighters_payload() -> list[dict[str, Any]]:
     return fighters_json()
 
 
-def _json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 CONFIG_KEY = web.AppKey("page_config", PageConfig)
 
 SECURITY_HEADERS = {
@@ -125,13 +119,7 @@ SECURITY_HEADERS = {
 @web.middleware
 async def _headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors as JSON, security headers everywhere, and caching that never serves a stale page."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        message = exc.reason if exc.status != 404 else "Not found"
-        response = _json_error(exc.status, message)
+    response = await with_json_errors(request, handler, log, {404: "Not found"})
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if "Cache-Control" not in response.headers:
@@ -169,17 +157,17 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _dev_token(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
     if not config.dev_tokens:
-        return _json_error(404, "Not found")
+        return json_error(404, "Not found")
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _json_error(400, "Request body must be JSON.")
+        return json_error(400, "Request body must be JSON.")
     if not isinstance(body, dict):
-        return _json_error(400, 'Request body must be a JSON object {"username": "..."}.')
+        return json_error(400, 'Request body must be a JSON object {"username": "..."}.')
     try:
         username = validate_username(body.get("username"))
     except InvalidUsername as exc:
-        return _json_error(400, str(exc))
+        return json_error(400, str(exc))
     issued = mint_token(username, config.jwt_secret)
     log.info("dev token issued", extra={"user_id": issued["user_id"]})
     return web.json_response(issued, headers={"Cache-Control": "no-store"})
