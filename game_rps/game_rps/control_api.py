@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
+from varcade_workers.redis_clients import probe_client
 
 from game_rps.engine import JoinRefused
 from game_rps.games import GameExists, GameRegistry, HostCannotBeRemoved, NotInGame, UnknownGame
@@ -139,7 +140,16 @@ def create_control_app(
     app = web.Application(middlewares=[_errors, _auth], client_max_size=64 * 1024)
     app[REGISTRY_KEY] = registry
     app[TOKEN_KEY] = service_token
-    app[REDIS_KEY] = redis_client
+    # /healthz pings through its own no-retry client: 503 at once when Redis is down, instead of
+    # waiting behind the service client's retries or its busy connections.
+    probe = probe_client(redis_client)
+    app[REDIS_KEY] = probe
+    if probe is not redis_client:
+
+        async def close_probe(app: web.Application) -> None:
+            await probe.aclose()
+
+        app.on_cleanup.append(close_probe)
     app.router.add_post("/create_game", create_game)
     app.router.add_post("/join_game", join_game)
     app.router.add_post("/remove_game", remove_game)

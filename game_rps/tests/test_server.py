@@ -23,6 +23,8 @@ from conftest import (
     state,
 )
 from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
+from game_rps.control_api import REDIS_KEY
+from varcade_workers.redis_clients import PROBE_TIMEOUT_SECONDS
 
 # -- a whole game --------------------------------------------------------------------------------
 
@@ -444,5 +446,10 @@ def test_healthz_is_503_when_redis_is_unreachable(stream: redis.Redis) -> None:
         async with running_server(f"redis://127.0.0.1:{free_port()}/9") as h:
             status, text = await h.get("/healthz")
             assert status == 503 and '"redis": false' in text
+            probe = h.server._runners[0].app[REDIS_KEY]  # the control app's
+            assert probe is not h.server.redis  # not the event log's client, with its retry
+            kwargs = probe.connection_pool.connection_kwargs
+            assert kwargs["retry"].get_retries() == 0
+            assert kwargs["socket_connect_timeout"] == PROBE_TIMEOUT_SECONDS
 
     run(body())
