@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from matchmaker.auth import require_player
+from matchmaker.auth import Player, require_player
 from matchmaker.game_servers import GameServerError
 from matchmaker.games import Game, JoinRefused, Product, check_can_join, new_game_id
 from matchmaker.repository import Outcome
@@ -42,6 +43,27 @@ def _index_arg(name: str, default: int) -> int:
     return int(text)
 
 
+def _on_game_server(
+    call: Callable[[str, str, str, str], str],
+    verb: str,
+    url: str,
+    product_id: str,
+    game_id: str,
+    player: Player,
+) -> str:
+    """``call(url, game_id, user_id, username)`` (the game server's create_game or join_game): a
+    refusal or an unreachable server is the player's 400, logged with the reason."""
+    try:
+        return call(url, game_id, player.user_id, player.username)
+    except GameServerError as exc:
+        log.warning(
+            f"game server refused {verb}_game",
+            extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id,
+                   "reason": str(exc)},
+        )  # fmt: skip
+        abort(400, description=f"Could not {verb} the game: {exc}")
+
+
 @bp.post("/<product_id>/create_game")
 @require_player
 def create_game(product_id: str) -> Response:
@@ -49,17 +71,8 @@ def create_game(product_id: str) -> Response:
     product = _product(product_id)
     player = g.player
     game_id = new_game_id()
-    try:
-        token = services.game_servers.create_game(
-            product.game_server_url, game_id, player.user_id, player.username
-        )
-    except GameServerError as exc:
-        log.warning(
-            "game server refused create_game",
-            extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id,
-                   "reason": str(exc)},
-        )  # fmt: skip
-        abort(400, description=f"Could not create the game: {exc}")
+    create = services.game_servers.create_game
+    token = _on_game_server(create, "create", product.game_server_url, product_id, game_id, player)
     game = Game.new(
         product,
         creator_id=player.user_id,
@@ -94,17 +107,8 @@ def join_game(product_id: str, game_id: str) -> Response:
         check_can_join(game, player.user_id)
     except JoinRefused as exc:
         abort(400, description=str(exc))
-    try:
-        services.game_servers.join_game(
-            game.game_server_url, game_id, player.user_id, player.username
-        )
-    except GameServerError as exc:
-        log.warning(
-            "game server refused join_game",
-            extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id,
-                   "reason": str(exc)},
-        )  # fmt: skip
-        abort(400, description=f"Could not join the game: {exc}")
+    join = services.game_servers.join_game
+    _on_game_server(join, "join", game.game_server_url, product_id, game_id, player)
 
     now = services.clock()
 
