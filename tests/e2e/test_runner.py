@@ -5,6 +5,7 @@ These run in seconds with stand-in processes; the real stack is exercised by tes
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -16,9 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from varcade_workers.settings import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET
 from varcade_workers.testing import redis_base_url
 
 from tools.run import redis_select
+from tools.run.scripted import poll
 from tools.run.stack import Ports, StackConfig, common_env, stack_specs
 from tools.run.supervisor import ProcessFailed, ProcessSpec, Supervisor
 
@@ -235,3 +238,16 @@ def test_development_defaults_match_conventions() -> None:
     assert env["STATS_TRACKER_URL"] == "http://127.0.0.1:5000"
     assert (env["CONTROL_PORT"], env["WS_PORT"], env["CLIENT_PORT"]) == ("8080", "8085", "8090")
     assert json.loads(env["STATS_PRODUCTS"]) == {"exrps": "wins"}
+
+
+def test_make_run_uses_the_services_own_development_secrets(tmp_path: Path) -> None:
+    config = StackConfig(redis="redis://127.0.0.1:6379", run_dir=tmp_path)
+    env = common_env(config, base={"PATH": os.defpath})
+    assert (env["JWT_SECRET"], env["GAME_SERVER_TOKEN"]) == (DEV_JWT_SECRET, DEV_GAME_SERVER_TOKEN)
+
+
+def test_poll_returns_the_first_truthy_answer_and_names_what_never_happened() -> None:
+    answers = iter([0, [], "listed"])
+    assert asyncio.run(poll(lambda: next(answers), "listed", interval=0)) == "listed"
+    with pytest.raises(TimeoutError, match=r"the game listed; last answer: \[\]"):
+        asyncio.run(poll(list, "the game listed", timeout=0, interval=0))
