@@ -5,39 +5,37 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+PREFIX = "game_rps_"
+
 
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.active_games = Gauge("game_rps_active_games", "Games on this server", registry=r)
-        self.connections = Gauge("game_rps_connections", "Open player sockets", registry=r)
-        self.games_created = Counter("game_rps_games_created", "Games created", registry=r)
-        self.games_finished = Counter(
-            "game_rps_games_finished", "Games played to the end", registry=r
+
+        def gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(PREFIX + name, documentation, registry=self.registry)
+
+        def counter(name: str, documentation: str) -> Counter:
+            return Counter(PREFIX + name, documentation, registry=self.registry)
+
+        self.active_games = gauge("active_games", "Games on this server")
+        self.connections = gauge("connections", "Open player sockets")
+        self.games_created = counter("games_created", "Games created")
+        self.games_finished = counter("games_finished", "Games played to the end")
+        self.messages_received = counter("messages_received", "Messages from players")
+        self.messages_sent = counter("messages_sent", "Messages to players")
+        self.malformed_messages = counter(
+            "malformed_messages", "Player messages answered with an error"
         )
-        self.messages_received = Counter(
-            "game_rps_messages_received", "Messages from players", registry=r
+        self.clocks_started = counter("clocks_started", "Game clocks started (one per battle)")
+        self.events_buffered = gauge(
+            "events_buffered", "Events waiting to be written to the stream"
         )
-        self.messages_sent = Counter("game_rps_messages_sent", "Messages to players", registry=r)
-        self.malformed_messages = Counter(
-            "game_rps_malformed_messages", "Player messages answered with an error", registry=r
+        self.events_written = counter("events_written", "Events written to the stream")
+        self.events_dropped = counter(
+            "events_dropped", "Events dropped because the buffer was full"
         )
-        self.clocks_started = Counter(
-            "game_rps_clocks_started", "Game clocks started (one per battle)", registry=r
-        )
-        self.events_buffered = Gauge(
-            "game_rps_events_buffered", "Events waiting to be written to the stream", registry=r
-        )
-        self.events_written = Counter(
-            "game_rps_events_written", "Events written to the stream", registry=r
-        )
-        self.events_dropped = Counter(
-            "game_rps_events_dropped", "Events dropped because the buffer was full", registry=r
-        )
-        self.event_write_errors = Counter(
-            "game_rps_event_write_errors", "Failed attempts to write events", registry=r
-        )
+        self.event_write_errors = counter("event_write_errors", "Failed attempts to write events")
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
