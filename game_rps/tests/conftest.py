@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -17,7 +17,7 @@ from game_rps.bot import Bot, Strategy
 from game_rps.config import Config
 from game_rps.engine import Game
 from game_rps.server import GameServer
-from varcade_workers.testing import redis_base_url, redis_db
+from varcade_workers.testing import redis_base_url, redis_db_fixture
 
 from varcade_workers import events
 
@@ -41,11 +41,7 @@ def stream_url() -> str:
     return f"{redis_base_url()}/{STREAM_DB}"
 
 
-@pytest.fixture
-def stream() -> Iterator[redis.Redis]:
-    """A decoded client of db 9 (the game server's), empty before and after the test."""
-    with redis_db(STREAM_DB) as client:
-        yield client
+stream = redis_db_fixture(STREAM_DB)
 
 
 def entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ from matchmaker.auth import issue_player_token
 from matchmaker.config import Config
 from matchmaker.games import Product
 from matchmaker.services import Services, build_services
-from varcade_workers.testing import free_port, redis_base_url, redis_db
+from varcade_workers.testing import free_port, redis_base_url, redis_db_fixture
 
 DATA_DB = 5
 STREAM_DB = 6
@@ -137,16 +137,8 @@ def redis_base() -> str:
     return redis_base_url()
 
 
-@pytest.fixture
-def data_redis() -> Iterator[redis.Redis]:
-    with redis_db(DATA_DB) as client:
-        yield client
-
-
-@pytest.fixture
-def stream_redis() -> Iterator[redis.Redis]:
-    with redis_db(STREAM_DB) as client:
-        yield client
+data_redis = redis_db_fixture(DATA_DB)
+stream_redis = redis_db_fixture(STREAM_DB)
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 from stats_tracker.config import Config
 from stats_tracker.products import build_products
-from varcade_workers.testing import redis_base_url, redis_db
+from varcade_workers.testing import redis_base_url, redis_db_fixture
 
 DATA_DB = 7
 STREAM_DB = 8
@@ -17,16 +15,8 @@ TEST_PRODUCTS = {"exrps": "wins", "rated": "elo"}
 ORIGIN = "http://127.0.0.1:8090"
 
 
-@pytest.fixture
-def data_redis() -> Iterator[redis.Redis]:
-    with redis_db(DATA_DB) as client:
-        yield client
-
-
-@pytest.fixture
-def stream_redis() -> Iterator[redis.Redis]:
-    with redis_db(STREAM_DB) as client:
-        yield client
+data_redis = redis_db_fixture(DATA_DB)
+stream_redis = redis_db_fixture(STREAM_DB)
 
 
 @pytest.fixture

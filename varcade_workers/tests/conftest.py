@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import fakeredis
 import pytest
-import redis
-from varcade_workers.testing import redis_base_url, redis_db
+from varcade_workers.testing import redis_base_url, redis_db_fixture
 
 STREAM_DB = 3
 DATA_DB = 4
@@ -20,18 +19,8 @@ def redis_base() -> str:
     return redis_base_url()
 
 
-@pytest.fixture
-def stream_redis() -> Iterator[redis.Redis]:
-    """A decoded client of real Redis db 3, empty before and after the test."""
-    with redis_db(STREAM_DB) as client:
-        yield client
-
-
-@pytest.fixture
-def data_redis() -> Iterator[redis.Redis]:
-    """A decoded client of real Redis db 4, empty before and after the test."""
-    with redis_db(DATA_DB) as client:
-        yield client
+stream_redis = redis_db_fixture(STREAM_DB)
+data_redis = redis_db_fixture(DATA_DB)
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ own databases, emptied before and after the test::
         with redis_db(DATA_DB) as client:
             yield client
 
+or, the same in one line, ``data_redis = redis_db_fixture(DATA_DB)``.
+
 :func:`run_until_idle` drives a stream worker in the test's thread until the stream has nothing new.
 """
 
@@ -39,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -52,6 +54,7 @@ __all__ = [
     "free_port",
     "redis_base_url",
     "redis_db",
+    "redis_db_fixture",
     "run_until_idle",
 ]
 
@@ -128,6 +131,19 @@ def redis_db(db: int, **kwargs: object) -> Iterator[redis.Redis]:
     finally:
         client.flushdb()
         client.close()
+
+
+def redis_db_fixture(db: int) -> Any:
+    """A pytest fixture of :func:`redis_db` ``(db)``, for a conftest: ``data_redis =
+    redis_db_fixture(DATA_DB)`` (the fixture takes the name it is assigned to)."""
+    import pytest  # only test code calls this: pytest is not a dependency of the library
+
+    def fixture() -> Iterator[redis.Redis]:
+        with redis_db(db) as client:
+            yield client
+
+    fixture.__doc__ = f"A decoded client of test Redis db {db}, empty before and after the test."
+    return pytest.fixture(fixture)
 
 
 def run_until_idle(worker: EventStreamWorker) -> int:
