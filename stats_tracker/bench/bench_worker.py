@@ -3,8 +3,8 @@ with exactly-once on. Prints figures, asserts nothing.
 
     cd stats_tracker && PYTHONPATH=. python bench/bench_worker.py [--events 50000] [--scoring wins]
 
-Uses Redis databases 7 (stats) and 8 (stream), the stats_tracker test databases, flushed before
-and after.
+Runs against a private redis-server on a free port (varcade_workers.testing.RedisServer), so it
+never touches a test suite's databases or a running arcade.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import redis
 from stats_tracker.events_worker import StatsEventsWorker
 from stats_tracker.products import build_products
 from varcade_workers.events import EventProducer
-from varcade_workers.testing import redis_base_url
+from varcade_workers.testing import RedisServer
 
 from varcade_workers import events
 
 DATA_DB, STREAM_DB = 7, 8
 
 
-def run(count: int, scoring: str, players: int, batch_size: int) -> float:
-    base = redis_base_url()
+def run(base: str, count: int, scoring: str, players: int, batch_size: int) -> float:
     stream = redis.Redis.from_url(f"{base}/{STREAM_DB}", decode_responses=True)
     data = redis.Redis.from_url(f"{base}/{DATA_DB}", decode_responses=True)
     stream.flushdb()
@@ -71,13 +70,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--scoring", choices=["wins", "elo", "both"], default="both")
     args = parser.parse_args()
-    for scoring in ("wins", "elo") if args.scoring == "both" else (args.scoring,):
-        rate = run(args.events, scoring, args.players, args.batch_size)
-        print(
-            f"stats worker: {rate:,.0f} game_over events/s applied exactly-once "
-            f"(scoring={scoring}, {args.events:,} events, {args.players} players, "
-            f"batch={args.batch_size}; target > 10,000/s)"
-        )
+    with RedisServer() as server:
+        for scoring in ("wins", "elo") if args.scoring == "both" else (args.scoring,):
+            rate = run(server.url, args.events, scoring, args.players, args.batch_size)
+            print(
+                f"stats worker: {rate:,.0f} game_over events/s applied exactly-once "
+                f"(scoring={scoring}, {args.events:,} events, {args.players} players, "
+                f"batch={args.batch_size}; target > 10,000/s)"
+            )
 
 
 if __name__ == "__main__":
