@@ -279,3 +279,14 @@ def test_tag_refuses_uncommitted_release_and_failing_checks(released_repo, tool)
     failing = tool(released_repo, "tag")
     assert failing.returncode == 1 and "check-pins failed" in failing.stderr
     assert git(released_repo, "tag", "--list").stdout == ""
+
+
+def test_changelog_sections():
+    from bump import changelog_with_release
+
+    text = "# Changelog\n\n## Unreleased\n\n- a fix\n\n## 1.0.0 (2026-11-25)\n\n- first\n"
+    bumped = changelog_with_release(text, "1.0.1", "2026-12-01")
+    assert bumped.index("## Unreleased") < bumped.index("## 1.0.1 (2026-12-01)")
+    assert bumped.index("## 1.0.1 (2026-12-01)") < bumped.index("- a fix")
+    # Recording a version whose section exists (the first release) adds no second heading.
+    assert changelog_with_release(text, "1.0.0", "2026-11-26") == text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,8 @@ def changelog_with_release(text: str, version: str, date: str) -> str:
     """Rename "## Unreleased" to the version (keeping a fresh Unreleased), or add a section."""
     heading = f"## {version} ({date})"
     lines = text.splitlines()
+    if any(re.match(rf"## \[?{re.escape(version)}\]?(\s|$)", line) for line in lines):
+        return text  # the version has its section already (recording the first release)
     for index, line in enumerate(lines):
         if line.strip().lower() in ("## unreleased", "## [unreleased]"):
             lines[index : index + 1] = ["## Unreleased", "", heading]
