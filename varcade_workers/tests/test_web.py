@@ -308,3 +308,11 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn_server: tuple[str, Path
     )
     assert total == 4.0, text  # every worker's requests, whichever worker answered /metrics
     assert json.loads(requests.get(f"{url}/healthz", timeout=10).text) == {"status": "ok"}
+
+
+def test_gunicorn_conf_star_import_carries_every_setting() -> None:
+    """A service's gunicorn.conf.py is one star import: a setting left out of __all__ is lost."""
+    namespace: dict[str, object] = {}
+    exec("from varcade_workers.gunicorn_conf import *", namespace)
+    assert namespace["control_socket_disable"] is True  # no per-user socket shared by every API
+    assert namespace["workers"] and namespace["bind"] and callable(namespace["child_exit"])

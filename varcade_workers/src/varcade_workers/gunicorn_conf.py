@@ -34,6 +34,7 @@ __all__ = [
     "accesslog",
     "bind",
     "child_exit",
+    "control_socket_disable",
     "errorlog",
     "graceful_timeout",
     "on_exit",
