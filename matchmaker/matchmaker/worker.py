@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from varcade_workers.process import run_worker_process
+from varcade_workers.worker_manager import AsyncWorker
 
 from matchmaker.config import METRICS_PORT, Config
 from matchmaker.curation import CurationWorker
@@ -10,7 +11,7 @@ from matchmaker.events_worker import GameEventsWorker
 from matchmaker.services import build_services
 
 
-def main() -> None:
+def build_workers() -> list[AsyncWorker]:
     config = Config.from_env()
     services = build_services(config)
     curation = CurationWorker(
@@ -20,10 +21,9 @@ def main() -> None:
         interval_seconds=config.curation_interval,
         batch=config.curation_batch,
     )
-    events_worker = GameEventsWorker(config.event_stream_url, services.repository, **config.stream)
-    workers = [events_worker, curation]
-    run_worker_process(workers, service="matchmaker-worker", metrics_port=METRICS_PORT)
+    events = GameEventsWorker(config.event_stream_url, services.repository, **config.stream)
+    return [events, curation]
 
 
 if __name__ == "__main__":
-    main()
+    run_worker_process(build_workers, service="matchmaker-worker", metrics_port=METRICS_PORT)

@@ -126,6 +126,23 @@ def test_production_refuses_to_start_with_default_secrets(env):
     assert "JWT_SECRET" in process.stderr.read().decode()
 
 
+def test_worker_refuses_production_defaults_in_one_log_line(env):
+    prod = {**env, "VARCADE_ENV": "production", "METRICS_PORT": str(free_port())}
+    del prod["JWT_SECRET"]
+    done = subprocess.run(
+        [sys.executable, "-m", "matchmaker.worker"],
+        env=prod,
+        capture_output=True,
+        text=True,
+        timeout=START_WAIT,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "event=bad_configuration" in output and "JWT_SECRET" in output
+    assert "Traceback" not in output
+
+
 def test_worker_process_applies_events_and_answers_healthz(env, data_redis, stream_redis):
     port = free_port()
     product = Product("exrps", "http://gs", "gs:8085", {"num_players": 2})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from varcade_workers.process import run_worker_process
 from varcade_workers.redis_clients import redis_client
+from varcade_workers.worker_manager import AsyncWorker
 
 from stats_tracker.config import Config
 from stats_tracker.events_worker import StatsEventsWorker
@@ -11,12 +12,11 @@ from stats_tracker.events_worker import StatsEventsWorker
 METRICS_PORT = 5002
 
 
-def main() -> None:
+def build_workers() -> list[AsyncWorker]:
     config = Config.from_env()
     data = redis_client(config.redis_url)
-    worker = StatsEventsWorker(config.event_stream_url, data, config.products, **config.stream)
-    run_worker_process([worker], service="stats_tracker", metrics_port=METRICS_PORT)
+    return [StatsEventsWorker(config.event_stream_url, data, config.products, **config.stream)]
 
 
 if __name__ == "__main__":
-    main()
+    run_worker_process(build_workers, service="stats_tracker", metrics_port=METRICS_PORT)

@@ -109,6 +109,8 @@ def test_bump_patch_then_staged_rollout(released_repo, tool, ledger_of):
     result = tool(released_repo, "bump", "--part", "patch")
     assert result.returncode == 0, result.stderr
     assert about_version(released_repo) == "1.0.1"
+    about = released_repo / "varcade_workers/src/varcade_workers/__about__.py"
+    assert about.read_text() == '__version__ = "1.0.1"\n'  # the line ending survives (ruff W292)
     releases = ledger_of(released_repo)["releases"]
     assert [r["version"] for r in releases] == ["1.0.0", "1.0.1"]
     assert releases[0] == first  # an old entry never changes

@@ -18,7 +18,7 @@ ABOUT_PATH = f"{LIB_DIR}/src/varcade_workers/__about__.py"
 CHANGELOG_PATH = f"{LIB_DIR}/CHANGELOG.md"
 
 _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_ABOUT_RE = re.compile(r'^__version__\s*=\s*["\']([^"\']+)["\']\s*$', re.MULTILINE)
+_ABOUT_RE = re.compile(r'^__version__[ \t]*=[ \t]*["\']([^"\']+)["\'][ \t]*$', re.MULTILINE)
 # The one accepted shape of a pin line (extras allowed, e.g. varcade-workers[web]).
 _PIN_RE = re.compile(
     r"^varcade-workers(?P<extras>\[[a-z0-9,_-]+\])? @ "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,11 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUILD = PROJECT.parent / "tools" / "build_workers.py"
+# The version of the source under test (the one place it lives), not of whatever is installed.
+VERSION = re.search(
+    r'__version__ = "([^"]+)"',
+    (PROJECT / "src" / "varcade_workers" / "__about__.py").read_text(encoding="utf-8"),
+).group(1)  # type: ignore[union-attr]
 
 
 def build(project: Path, out: Path, *extra: str) -> list[Path]:
@@ -38,9 +44,9 @@ def test_wheel_and_sdist_from_two_copies_in_different_directories_is_identical(
     os.utime(second / "README.md", (1_900_000_000, 1_900_000_000))  # a different mtime
     [wheel_a, sdist_a] = build(first, tmp_path / "out-a", "--sdist")
     [wheel_b, sdist_b] = build(second, tmp_path / "out-b", "--sdist")
-    assert wheel_a.name == wheel_b.name == "varcade_workers-1.0.0-py3-none-any.whl"
+    assert wheel_a.name == wheel_b.name == f"varcade_workers-{VERSION}-py3-none-any.whl"
     assert wheel_a.read_bytes() == wheel_b.read_bytes()
-    assert sdist_a.name == sdist_b.name == "varcade_workers-1.0.0.tar.gz"
+    assert sdist_a.name == sdist_b.name == f"varcade_workers-{VERSION}.tar.gz"
     assert sdist_a.read_bytes() == sdist_b.read_bytes()
     names = zipfile.ZipFile(wheel_a).namelist()
     assert "varcade_workers/py.typed" in names

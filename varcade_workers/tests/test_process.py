@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -198,3 +201,31 @@ def test_worker_process_ignores_a_missing_prometheus_multiproc_dir(
         stderr = stop_child(child)
     assert child.returncode == 0, stderr.decode()
     assert not missing.exists()
+
+
+BAD_CONFIG_MAIN = """
+from varcade_workers import settings
+from varcade_workers.process import run_worker_process
+
+def build():
+    settings.env_int("STREAM_BATCH_SIZE", 500, minimum=1)
+    raise AssertionError("not reached")
+
+run_worker_process(build, service="badconf", metrics_port=0)
+"""
+
+
+def test_a_bad_variable_is_one_log_line_and_exit_2() -> None:
+    env = {**os.environ, "STREAM_BATCH_SIZE": "lots", "LOG_LEVEL": "INFO"}
+    done = subprocess.run(
+        [sys.executable, "-c", BAD_CONFIG_MAIN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "event=bad_configuration" in output and "STREAM_BATCH_SIZE" in output
+    assert "Traceback" not in output

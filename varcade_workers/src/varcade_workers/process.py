@@ -247,10 +247,25 @@ def _metrics_port(default: int) -> int:
 
 
 def run_worker_process(
-    workers: Iterable[AsyncWorker], *, service: str, metrics_port: int
+    workers: Iterable[AsyncWorker] | Callable[[], Iterable[AsyncWorker]],
+    *,
+    service: str,
+    metrics_port: int,
 ) -> NoReturn:
-    """The main of a worker process: loop until SIGTERM/SIGINT, finish the batch in hand, exit 0."""
+    """The main of a worker process: loop until SIGTERM/SIGINT, finish the batch in hand, exit 0.
+
+    `workers` may be a function that builds them: it then runs after logging is set up, so a
+    bad environment variable (`ConfigError`) is one log line naming it and exit status 2, not a
+    traceback.
+    """
     setup_logging(service)
+    if callable(workers):
+        try:
+            workers = workers()
+        except settings.ConfigError as exc:
+            logger.error("event=bad_configuration service=%s error=%r", service, str(exc))
+            logging.shutdown()
+            sys.exit(2)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
