@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("lobby", __name__, url_prefix="/game_lobby")
 
-_INTEGER = re.compile(r"[0-9]{1,9}")
+_INTEGER = re.compile(r"[0-9]+")
+# Redis list indexes are 64-bit: a page beyond this holds nothing, whatever its number.
+_MAX_OFFSET = 2**62
 
 
 def _services() -> Services:
@@ -34,13 +36,16 @@ def _product(product_id: str) -> Product:
 
 
 def _index_arg(name: str, default: int) -> int:
-    """A non-negative integer query argument; anything else is the client's error."""
+    """A non-negative integer query argument; anything else is the client's error. A large one is
+    valid (count is capped, a far page is empty), never a 400 or a Redis error."""
     text = request.args.get(name)
     if text is None:
         return default
-    if not _INTEGER.fullmatch(text.strip()):
+    digits = text.strip()
+    if not _INTEGER.fullmatch(digits):
         abort(400, description=f"{name} must be a non-negative integer, got {text!r}.")
-    return int(text)
+    # Past 18 digits the exact value no longer matters (and int() refuses thousands of digits).
+    return int(digits) if len(digits) <= 18 else _MAX_OFFSET + 1
 
 
 def _on_game_server(
@@ -141,7 +146,10 @@ def open_games(product_id: str) -> Response:
     config = services.config
     count = min(_index_arg("count", config.open_games_default_count), config.open_games_max_count)
     page = _index_arg("page", 0)
-    games = services.repository.open_games(product_id, offset=page * count, count=count)
+    offset = page * count
+    if offset > _MAX_OFFSET:
+        return jsonify([])
+    games = services.repository.open_games(product_id, offset=offset, count=count)
     return jsonify([game.to_public_dict() for game in games])
 
 

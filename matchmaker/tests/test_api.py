@@ -290,11 +290,16 @@ def test_open_games_paging_default_and_cap(client, repo, clock):
     assert page("?count=25&page=1") == ids[25:]
     assert page("?page=3") == []
     assert page("?count=0") == []
+    # Large integers are valid: count is capped, a page far beyond the end is empty.
+    assert page("?count=99999999999999") == ids[:25]
+    assert page("?page=99999999999999999999999999") == []
+    assert page("?count=1&page=9223372036854775807") == []
+    assert page(f"?count={'9' * 5000}&page={'9' * 5000}") == []
 
 
 @pytest.mark.parametrize(
     "query",
-    ["count=abc", "count=-1", "page=-1", "page=1.5", "count=", "page=x", "count=99999999999999"],
+    ["count=abc", "count=-1", "page=-1", "page=1.5", "count=", "page=x", "count=1e3", "page=0x1"],
 )
 def test_open_games_bad_arguments_are_400(client, query):
     response = client.get(f"/game_lobby/exrps/open_games?{query}")
