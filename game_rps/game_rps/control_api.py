@@ -52,7 +52,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # deep nesting ("[[[[...") raises RecursionError
         raise BadRequest("Malformed JSON body.") from None
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")

@@ -396,7 +396,8 @@ class Game:
         self._maybe_start_battle()
 
     def _select_weapon(self, player: Player, index: Any) -> None:
-        if isinstance(index, bool) or index not in (0, 1, 2):
+        # Exact ints only: JSON 1.0 (a float) equals 1 but would crash the exchange's resolution.
+        if type(index) is not int or index not in (0, 1, 2):
             self._send(
                 player.user_id,
                 error_message("Invalid weapon index: expected 0, 1 or 2.", INVALID_REQUEST),

@@ -140,7 +140,7 @@ async def _read(
             metrics.messages_received.inc()
             try:
                 message = json.loads(msg.data)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting raises RecursionError
                 metrics.malformed_messages.inc()
                 connection.send(_MALFORMED)
                 continue

@@ -218,7 +218,7 @@ def test_last_valid_pick_counts_and_invalid_picks_change_nothing() -> None:
     d.open_window()
     d.pick(P1, 0)
     d.pick(P1, 2)  # the last valid pick
-    for bad in (7, -1, "1", None, True, 1.5):
+    for bad in (7, -1, "1", None, True, 1.5, 1.0, 2.0, 0.0):
         out = d.pick(P1, bad)
         assert sends(out, P1) == [
             engine.error_message(

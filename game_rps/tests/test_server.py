@@ -327,6 +327,8 @@ def test_malformed_messages_get_errors_and_never_disturb_another_game(
                 {"type": 7},
                 {"type": "select_weapon", "index": "1"},
                 {"type": "select_weapon", "index": 9},
+                '{"type": "select_weapon", "index": 1.0}',
+                "[" * 10_000,  # deep nesting: json raises RecursionError, not ValueError
                 {"type": "select_fighter", "characterId": ["aru"]},
                 {"type": "select_fighter"},
                 {"type": "start_battle"},  # no fighter yet
@@ -376,6 +378,8 @@ def test_control_api_auth_and_validation(stream_url: str, stream: redis.Redis) -
                 assert status == 400 and reply == {"message": "Malformed JSON body."}
                 status, reply = await h.post(path, data=b"")
                 assert status == 400 and "message" in reply
+                status, reply = await h.post(path, data=b"[" * 60_000)
+                assert status == 400 and reply == {"message": "Malformed JSON body."}
                 status, reply = await h.post(path, [1, 2])
                 assert status == 400 and "message" in reply
             cases = [
