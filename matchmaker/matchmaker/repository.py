@@ -84,9 +84,26 @@ class GameRepository:
         return [g for g in self._load(product_id, ids) if g.list is GameList.LOBBY]
 
     def expired_games(self, product_id: str, now: float, limit: int) -> list[Game]:
-        """Up to `limit` games expired at `now`, least recently updated first."""
-        ids = self.redis.zrangebyscore(self.expiry_key(product_id), "-inf", now, start=0, num=limit)
-        expired = [g for g in self._load(product_id, ids) if g.is_expired(now)]
+        """Up to `limit` games expired at `now`, least recently updated first.
+
+        Expiry times differ per state, so the first to expire are not always the oldest (an
+        in_progress game idle for 25 minutes expires after a lobby game idle for 2): the expiry
+        index finds every expired id, the lists' scores (last-updated times; a game is in exactly
+        one list) choose the `limit` oldest, and only those are loaded.
+        """
+        ids = [_text(i) for i in self.redis.zrangebyscore(self.expiry_key(product_id), "-inf", now)]
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for which in GameList:
+            pipe.zmscore(self.list_key(product_id, which), ids)
+        updated: dict[str, float] = {}
+        for scores in pipe.execute():
+            for game_id, score in zip(ids, scores, strict=True):
+                if score is not None:
+                    updated[game_id] = float(score)
+        oldest = sorted(updated, key=lambda game_id: (updated[game_id], game_id))[:limit]
+        expired = [g for g in self._load(product_id, oldest) if g.is_expired(now)]
         return sorted(expired, key=lambda g: (g.last_updated, g.game_id))
 
     def _load(self, product_id: str, ids: Iterable[Any]) -> list[Game]:

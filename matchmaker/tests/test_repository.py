@@ -72,6 +72,12 @@ def test_expired_games_are_found_oldest_first(repo):
     assert [g.game_id for g in repo.expired_games("exrps", T0 + 500, limit=10)] == [
         "playing", "old", "middle", "young",
     ]  # fmt: skip
+    # A limit takes the least recently updated, not the first to expire ("old" expired at T0 + 60,
+    # "playing" only at T0 + 500, but "playing" has waited longest).
+    assert [g.game_id for g in repo.expired_games("exrps", T0 + 500, limit=1)] == ["playing"]
+    assert [g.game_id for g in repo.expired_games("exrps", T0 + 500, limit=2)] == [
+        "playing", "old",
+    ]  # fmt: skip
 
 
 def test_an_exception_in_the_change_writes_nothing(repo):
