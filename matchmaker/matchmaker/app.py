@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from varcade_workers.logs import setup_logging
 from varcade_workers.web import init_flask_app
 
@@ -43,5 +43,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
 
 def _storage_unavailable(exc: redis.RedisError) -> tuple[Response, int]:
     """Redis being away is an outage, not a client error: 503, like /healthz."""
-    log.error("storage unavailable", extra={"error": repr(exc)})
+    args = request.view_args or {}
+    where = {name: args[name] for name in ("product_id", "game_id") if name in args}
+    log.error("storage unavailable", extra={**where, "error": repr(exc)})
     return jsonify(message="The game lobby is temporarily unavailable."), 503

@@ -127,7 +127,7 @@ def test_create_game_bad_server_reply_is_400(client, game_server, data_redis):
 
 
 def test_storage_failure_after_the_server_created_the_game_removes_it(
-    config, clock, game_server, data_redis
+    config, clock, game_server, data_redis, caplog
 ):
     broken = build_services(config, clock=clock)
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # no Redis listens there
@@ -140,6 +140,8 @@ def test_storage_failure_after_the_server_created_the_game_removes_it(
     created_id = game_server.calls[0][1]["gameId"]
     assert game_server.calls[1][1] == {"gameId": created_id}
     assert game_server.games == {}
+    outage = [r for r in caplog.records if r.getMessage() == "storage unavailable"]
+    assert [getattr(r, "product_id", None) for r in outage] == ["exrps"]
 
 
 # -- join_game -----------------------------------------------------------------------------------
