@@ -105,6 +105,14 @@ def test_healthz_and_json_404(client):
     assert "message" in missing.get_json()
 
 
+@pytest.mark.parametrize("path", ["/leaderboards/top_ten/exrps", "/stats/exrps/alice"])
+def test_redis_outage_is_503_json_not_500(config, path):
+    down = dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = create_app(down).test_client().get(path)
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.get_json()["message"]
+
+
 def test_healthz_503_when_redis_is_unreachable(config):
     down = dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     started = time.perf_counter()

@@ -48,6 +48,10 @@ def make_app(redis_client: Any, product_ids: list[str] | None = None) -> Flask:
     def boom() -> Any:
         raise RuntimeError("secret internals")
 
+    @app.get("/count/<product_id>/<game_id>")
+    def count(product_id: str, game_id: str) -> Any:
+        return jsonify(count=redis_client.incr(f"count:{game_id}"))
+
     init_flask_app(
         app,
         service="webtest",
@@ -89,6 +93,18 @@ def test_healthz_503_when_redis_is_away() -> None:
     print(f"healthz 503 after {time.perf_counter() - started:.3f} s")
     assert response.status_code == 503
     assert "redis" in response.get_json()["message"]
+
+
+def test_redis_outage_in_a_view_is_503_json_with_ids_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = redis.Redis(port=free_port(), retry=None, socket_connect_timeout=0.5)
+    response = make_app(dead).test_client().get("/count/exrps/g1")
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.get_json()["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    [record] = [r for r in caplog.records if r.getMessage() == "storage unavailable"]
+    assert (record.product_id, record.game_id) == ("exrps", "g1")  # type: ignore[attr-defined]
 
 
 def test_healthz_with_a_real_redis(data_redis: redis.Redis) -> None:

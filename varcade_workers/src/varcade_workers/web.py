@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import prometheus_client
+import redis
 from flask import Flask, Response, g, jsonify, request
 from flask_cors import CORS
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -145,6 +146,16 @@ def init_flask_app(
         response.set_data(app.json.dumps({"message": error.description or error.name}))
         response.mimetype = "application/json"
         return response
+
+    @app.errorhandler(redis.RedisError)
+    def _storage_unavailable(error: redis.RedisError) -> tuple[Response, int]:
+        # Redis away is an outage, not a bug nor the client's fault: 503 like /healthz.
+        args = request.view_args or {}
+        where: dict[str, object] = {
+            name: args[name] for name in ("product_id", "game_id") if name in args
+        }
+        log.error("storage unavailable", extra={**where, "error": repr(error)})
+        return jsonify(message=f"{service} is temporarily unavailable; try again shortly."), 503
 
     @app.errorhandler(Exception)
     def _unhandled(error: Exception) -> tuple[Response, int]:
