@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+from varcade_workers.events import PAPER, ROCK, SCISSORS
 
-ROCK, PAPER, SCISSORS = 0, 1, 2
 Strategy = Callable[[int], int | None]
 Message = dict[str, Any]
 
@@ -40,12 +40,6 @@ Message = dict[str, Any]
 def always(weapon: int | None) -> Strategy:
     """The same weapon every exchange (None: never pick, so every exchange is a botch)."""
     return lambda _exchange: weapon
-
-
-def cycle(weapons: Sequence[int | None]) -> Strategy:
-    """The weapons in turn, round and round."""
-    items = list(weapons)
-    return lambda exchange: items[exchange % len(items)]
 
 
 def random_strategy(seed: int | None = None) -> Strategy:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from varcade_workers.settings import DEV_GAME_SERVER_TOKEN  # development only; shared
 
+from game_rps.engine import PRODUCT_ID
 from varcade_workers import events, settings
 
 
@@ -22,7 +23,7 @@ class Config:
     tick_seconds: float = 1.0
     event_stream_maxlen: int = events.DEFAULT_MAXLEN
     event_buffer_size: int = 100_000
-    product_id: str = "exrps"
+    product_id: str = PRODUCT_ID
     serve_page: bool = True
 
     @classmethod

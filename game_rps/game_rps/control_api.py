@@ -127,7 +127,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     registry = _registry(request)
-    registry.metrics.events_buffered.set(registry.event_log.buffered)
     return web.Response(
         body=registry.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
     )

@@ -270,10 +270,6 @@ class Game:
         """True while a battle runs: the server keeps exactly one clock ticking for it."""
         return self.battle is not None and not self.over
 
-    @property
-    def connected_ids(self) -> list[str]:
-        return [p.user_id for p in self._players() if p.connected]
-
     # -- connections -----------------------------------------------------------------------------
 
     def connect(self, user_id: str) -> list[Output]:

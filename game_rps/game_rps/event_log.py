@@ -77,7 +77,7 @@ class EventLog:
                 extra={
                     "game_id": event.game_id,
                     "product_id": event.product_id,
-                    "type": event.to_fields()["type"],
+                    "type": event.event_type,
                     "buffered": len(self._buffer),
                     "dropped_total": self.dropped,
                 },

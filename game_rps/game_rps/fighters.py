@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ROCK, PAPER, SCISSORS = 0, 1, 2
 WEAPON_NAMES: tuple[str, str, str] = ("rock", "paper", "scissors")
 
 

@@ -72,14 +72,12 @@ class GameRegistry:
         tick_seconds: float = 1.0,
         product_id: str = engine.PRODUCT_ID,
         metrics: ServerMetrics | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         tick_gate: TickGate | None = None,
     ) -> None:
         self.event_log = event_log
         self.tick_seconds = tick_seconds
         self.product_id = product_id
         self.metrics = metrics or event_log.metrics
-        self._sleep = sleep
         # Tests may hold a tick until a condition holds (e.g. both bots picked): the clock is
         # injectable so that game tests do not depend on the machine's speed.
         self._tick_gate = tick_gate
@@ -96,10 +94,6 @@ class GameRegistry:
 
     def by_token(self, token: str) -> ActiveGame | None:
         return self._tokens.get(token)
-
-    @property
-    def connection_count(self) -> int:
-        return sum(len(a.sockets) for a in self._games.values())
 
     # -- control API -----------------------------------------------------------------------------
 
@@ -234,7 +228,7 @@ class GameRegistry:
     async def _run_clock(self, active: ActiveGame) -> None:
         try:
             while active.game.needs_clock:
-                await self._sleep(self.tick_seconds)
+                await asyncio.sleep(self.tick_seconds)
                 if self._tick_gate is not None and active.game.needs_clock:
                     await self._tick_gate(active.game)
                 if not active.game.needs_clock:

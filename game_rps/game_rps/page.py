@@ -14,18 +14,17 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jwt
 from aiohttp import web
 
+from game_rps.engine import PRODUCT_ID
 from game_rps.fighters import fighters_json
 from game_rps.json_errors import Handler, json_error, with_json_errors
 from varcade_workers import settings
 
 log = logging.getLogger("game_rps.page")
 
-PRODUCT_ID = "exrps"
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 DEV_JWT_SECRET = settings.DEV_JWT_SECRET  # development only; shared with the matchmaker
 DEFAULT_MATCHMAKER_URL = "http://127.0.0.1:5050"
@@ -96,11 +95,6 @@ def mint_token(username: str, secret: str) -> dict[str, str]:
     return {"token": token, "user_id": user_id, "username": username}
 
 
-def fighters_payload() -> list[dict[str, Any]]:
-    """The fighter table from game_rps.fighters (the engine's own numbers), shaped for the page."""
-    return fighters_json()
-
-
 CONFIG_KEY = web.AppKey("page_config", PageConfig)
 
 SECURITY_HEADERS = {
@@ -141,13 +135,13 @@ async def _config(request: web.Request) -> web.Response:
         "matchmakerUrl": config.matchmaker_url,
         "statsTrackerUrl": config.stats_tracker_url,
         "devTokens": config.dev_tokens,
-        "fighters": fighters_payload(),
+        "fighters": fighters_json(),
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
 async def _fighters(request: web.Request) -> web.Response:
-    return web.json_response(fighters_payload(), headers={"Cache-Control": "no-store"})
+    return web.json_response(fighters_json(), headers={"Cache-Control": "no-store"})
 
 
 async def _healthz(request: web.Request) -> web.Response:
