@@ -24,7 +24,6 @@ DEFAULT_GAME_SERVERS: list[dict[str, Any]] = [
 ]
 DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8090", "http://localhost:8090")
 
-PORT = 5050
 METRICS_PORT = 5051
 
 

@@ -6,12 +6,9 @@ GameServerError, which the API turns into a 400 for the player and curation logs
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import requests
-
-log = logging.getLogger(__name__)
 
 
 class GameServerError(Exception):

@@ -16,8 +16,6 @@ from typing import Any
 
 from varcade_workers import events
 
-GAME_STATES: tuple[str, ...] = tuple(events.GAME_STATES)
-
 # How long a game may stay in a state without a change before curation acts on it (spec).
 EXPIRY_SECONDS: dict[str, float] = {
     events.CREATED: 60,
@@ -46,10 +44,11 @@ class InvalidTransition(ValueError):
 
 
 def is_valid_transition(old_state: str, new_state: str) -> bool:
-    """Only single forward steps along GAME_STATES are valid."""
-    if old_state not in GAME_STATES or new_state not in GAME_STATES:
+    """Only single forward steps along events.GAME_STATES are valid."""
+    states = events.GAME_STATES
+    if old_state not in states or new_state not in states:
         return False
-    return GAME_STATES.index(new_state) == GAME_STATES.index(old_state) + 1
+    return states.index(new_state) == states.index(old_state) + 1
 
 
 @dataclass(frozen=True)
