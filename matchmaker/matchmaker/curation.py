@@ -52,22 +52,20 @@ class CurationWorker(PeriodicWorker):
 
     def curate_game(self, game: Game, now: float) -> CurationAction | None:
         """Decide again inside the transaction: the worker may have refreshed the game meanwhile."""
-        decided: dict[str, CurationAction | Game] = {}
+        decided: list[tuple[CurationAction, Game]] = []  # the committed attempt's decision
 
         def change(current: Game | None) -> Outcome:
             decided.clear()
-            if current is None:
+            action = None if current is None else curation_action(current, now)
+            if current is None or action is None:
                 return None
-            action = curation_action(current, now)
-            if action is None:
-                return None
-            decided["action"], decided["before"] = action, current
+            decided.append((action, current))
             return current.reset(now) if action is CurationAction.RESET else DELETE
 
         self.repository.update(game.product_id, game.game_id, change)
-        action, before = decided.get("action"), decided.get("before")
-        if not isinstance(action, CurationAction) or not isinstance(before, Game):
+        if not decided:
             return None
+        action, before = decided[0]
         self._tell_server(action, before)
         return action
 
