@@ -16,7 +16,7 @@ their own WATCH (the worker's ExactlyOnce).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
 import redis
 from redis.client import Pipeline
@@ -51,7 +51,6 @@ class TooMuchContention(Exception):
 
 class GameRepository:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
-        """`client` decodes replies (varcade_workers.redis_clients.redis_client does)."""
         self.redis = client
         self.prefix = prefix
 
@@ -74,7 +73,7 @@ class GameRepository:
 
     def list_ids(self, product_id: str, which: GameList) -> list[str]:
         """Every id in a list, oldest first."""
-        return list(self.redis.zrange(self.list_key(product_id, which), 0, -1))
+        return [_text(m) for m in self.redis.zrange(self.list_key(product_id, which), 0, -1)]
 
     def open_games(self, product_id: str, *, offset: int, count: int) -> list[Game]:
         """Games waiting for an opponent, oldest first."""
@@ -92,7 +91,7 @@ class GameRepository:
         index finds every expired id, the lists' scores (last-updated times; a game is in exactly
         one list) choose the `limit` oldest, and only those are loaded.
         """
-        ids = self.redis.zrangebyscore(self.expiry_key(product_id), "-inf", now)
+        ids = [_text(i) for i in self.redis.zrangebyscore(self.expiry_key(product_id), "-inf", now)]
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -107,8 +106,8 @@ class GameRepository:
         expired = [g for g in self._load(product_id, oldest) if g.is_expired(now)]
         return sorted(expired, key=lambda g: (g.last_updated, g.game_id))
 
-    def _load(self, product_id: str, ids: Iterable[str]) -> list[Game]:
-        keys = [self.game_key(product_id, game_id) for game_id in ids]
+    def _load(self, product_id: str, ids: Iterable[Any]) -> list[Game]:
+        keys = [self.game_key(product_id, _text(i)) for i in ids]
         if not keys:
             return []
         return [Game.from_json(raw) for raw in self.redis.mget(keys) if raw is not None]
@@ -170,3 +169,7 @@ class GameRepository:
         for which in GameList:
             pipe.zrem(self.list_key(product_id, which), game_id)
         pipe.zrem(self.expiry_key(product_id), game_id)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
