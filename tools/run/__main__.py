@@ -10,7 +10,7 @@ import sys
 from types import FrameType
 
 from tools.run.redis_select import choose_redis
-from tools.run.stack import ROOT, Ports, StackConfig, stack_specs
+from tools.run.stack import PRODUCT_ID, ROOT, Ports, StackConfig, stack_specs
 from tools.run.supervisor import ProcessFailed, Supervisor
 
 
@@ -23,8 +23,8 @@ def how_to_play(config: StackConfig) -> str:
                  window is one player (the page keeps its token per window). Window 1 signs
                  in and creates a game; window 2 signs in with another name and joins it
                  from the list of open games. Pick a fighter, press start, throw weapons.
-    Matchmaker:  {config.matchmaker_url}/game_lobby/exrps/open_games
-    Leaderboard: {config.stats_url}/leaderboards/top_ten/exrps
+    Matchmaker:  {config.matchmaker_url}/game_lobby/{PRODUCT_ID}/open_games
+    Leaderboard: {config.stats_url}/leaderboards/top_ten/{PRODUCT_ID}
     Demo:        make demo   (two scripted players play a game against this arcade)
 
   Ctrl-C stops everything.

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-PRODUCT_ID = "exrps"
+from tools.run.stack import PRODUCT_ID
 
 
 class ArcadeError(RuntimeError):

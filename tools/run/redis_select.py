@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+
+from redis.exceptions import RedisError
+from varcade_workers.redis_clients import probe_client, redis_client
+from varcade_workers.testing import free_port
 
 from tools.run.supervisor import spawn, stop_process
 
@@ -39,35 +41,14 @@ class RedisChoice:
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:
-    """True when a Redis answers PING at `url` (redis://host:port, no auth needed)."""
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
+    """True when a Redis answers PING at `url` (credentials in the URL are used)."""
+    client = probe_client(redis_client(url), timeout=timeout)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            if parsed.password:
-                user = parsed.username or "default"
-                sock.sendall(_command("AUTH", user, parsed.password))
-                sock.recv(256)
-            sock.sendall(_command("PING"))
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
+        return bool(client.ping())
+    except (RedisError, OSError):
         return False
-
-
-def _command(*words: str) -> bytes:
-    parts = [f"*{len(words)}\r\n".encode()]
-    for word in words:
-        data = word.encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    finally:
+        client.connection_pool.disconnect()  # the probe's own pool: close its socket now
 
 
 def system_redis_server(venv_bin: Path | None = None) -> str | None:

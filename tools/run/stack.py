@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from varcade_workers.settings import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET
@@ -76,9 +76,6 @@ class StackConfig:
     venv_bin: Path = Path(sys.prefix) / "bin"
     # Variables for every process; the caller's environment (os.environ) is the base.
     extra_env: Mapping[str, str] = field(default_factory=dict)
-
-    def with_(self, **changes: object) -> StackConfig:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     # Addresses, for people and for tests.
     @property
