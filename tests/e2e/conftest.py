@@ -7,9 +7,8 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-import redis
 from e2e_support import ARTIFACTS, E2E_DBS, ROOT, RunningStack
-from varcade_workers.testing import redis_base_url
+from varcade_workers.testing import redis_base_url, redis_db
 
 from tools.run.arcade_api import Arcade
 from tools.run.stack import Ports, StackConfig, stack_specs
@@ -23,8 +22,6 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     db = int(request.module.REDIS_DB)
     assert db in E2E_DBS, f"end-to-end tests use Redis databases {E2E_DBS} only"
     base = redis_base_url()
-    client = redis.Redis.from_url(f"{base}/{db}", decode_responses=True)
-    client.flushdb()
     run_dir = ROOT / ".run" / f"e2e-{name}-{secrets.token_hex(3)}"
     log_dir = ARTIFACTS / "e2e"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -34,7 +31,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
         "GAME_SERVER_TOKEN": secrets.token_hex(16),
     }
     running: RunningStack | None = None
-    with log_path.open("w", encoding="utf-8") as log:
+    with redis_db(db) as client, log_path.open("w", encoding="utf-8") as log:
         try:
             # Free ports are free when picked; another suite may grab one before our services
             # bind it. Only that (seen in the log) earns a second attempt on new ports.
@@ -70,8 +67,6 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
                 running.arcade.http.close()
                 alive = {n: p.pid for n, p in running.supervisor.procs.items() if p.poll() is None}
                 assert not alive, f"processes left behind: {alive}"
-            client.flushdb()
-            client.close()
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -87,6 +82,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         module = item.getparent(pytest.Module)
         running = module.stash.get(_STACK, None) if module is not None else None
         if running is not None:
-            for sup_out in (running.supervisor.output,):
-                sup_out.flush()
+            running.supervisor.output.flush()
             report.sections.append(("stack log (tail)", running.log_tail()))
