@@ -75,19 +75,19 @@ class StatsEventsWorker(EventStreamWorker):
     def apply(self, counted: list[tuple[str, events.Event]]) -> set[str]:
         """Apply a batch's counted events once, in one transaction; returns the ids applied now."""
         by_id = dict(counted)
+        # The scores Elo reads: watched, then loaded inside the transaction (a superset of what the
+        # fresh events need when some were applied before, which only happens after a crash).
         rated = players_to_load(by_id.values(), self.products)
 
         def write(pipe: redis.client.Pipeline, fresh_ids: list[str]) -> None:
-            # fresh_ids keeps the batch's (stream) order: Elo sees a player's games in order.
-            fresh = [(event_id, by_id[event_id]) for event_id in fresh_ids]
             loaded = {
                 product_id: self.repository.load_scores(pipe, product_id, users)
-                for product_id, users in players_to_load(
-                    (event for _, event in fresh), self.products
-                ).items()
+                for product_id, users in rated.items()
             }
             update = BatchUpdate(loaded)
-            for _, event in fresh:
+            # fresh_ids keeps the batch's (stream) order: Elo sees a player's games in order.
+            for event_id in fresh_ids:
+                event = by_id[event_id]
                 update.apply(event, self.products[event.product_id])
             pipe.multi()
             self.repository.queue_update(pipe, update)
