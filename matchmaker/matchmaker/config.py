@@ -22,7 +22,6 @@ DEFAULT_GAME_SERVERS: list[dict[str, Any]] = [
         "settings": {"num_players": 2},
     }
 ]
-DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8090", "http://localhost:8090")
 
 METRICS_PORT = 5051
 
@@ -37,7 +36,7 @@ class Config:
     products: Mapping[str, Product] = field(
         default_factory=lambda: parse_products(DEFAULT_GAME_SERVERS)
     )
-    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    cors_origins: tuple[str, ...] = settings.DEFAULT_CORS_ORIGINS
     open_games_default_count: int = 10
     open_games_max_count: int = 25
     # Connect and read timeout of each call to a game server: a slow server must not hold a request.
@@ -60,7 +59,7 @@ class Config:
             jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
             game_server_token=settings.secret("GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN),
             products=parse_products(settings.env_json("GAME_SERVERS", DEFAULT_GAME_SERVERS)),
-            cors_origins=tuple(settings.env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS)),
+            cors_origins=settings.cors_origins(),
             open_games_default_count=settings.env_int("OPEN_GAMES_DEFAULT_COUNT", 10, minimum=1),
             open_games_max_count=settings.env_int("OPEN_GAMES_MAX_COUNT", 25, minimum=1),
             game_server_timeout=settings.env_float(

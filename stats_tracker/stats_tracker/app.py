@@ -26,7 +26,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["STATS_PRODUCTS"] = config.products
     app.config["STATS_REPOSITORY"] = StatsRepository(client)
     init_flask_app(
-        app, service=SERVICE, redis_client=client, cors_origins=list(config.cors_origins)
+        app,
+        service=SERVICE,
+        redis_client=client,
+        cors_origins=list(config.cors_origins),
+        product_ids=list(config.products),
     )
     app.register_blueprint(leaderboards.blueprint)
     app.register_blueprint(player_stats.blueprint)

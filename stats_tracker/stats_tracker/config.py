@@ -9,7 +9,6 @@ from stats_tracker.products import Product, build_products
 from varcade_workers import settings
 
 DEFAULT_PRODUCTS = {"exrps": "wins"}
-DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8090", "http://localhost:8090")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Config:
             redis_url=settings.redis_url("REDIS_URL", 2),
             event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
             products=parse_products(settings.env_json("STATS_PRODUCTS", DEFAULT_PRODUCTS)),
-            cors_origins=tuple(settings.env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS)),
+            cors_origins=settings.cors_origins(),
             stream=settings.stream_options(),
         )
 

@@ -173,3 +173,10 @@ def test_development_jwt_secret_raises_no_key_length_warning() -> None:
         warnings.simplefilter("error")
         token = jwt.encode({"sub": "u1"}, settings.DEV_JWT_SECRET, algorithm="HS256")
         assert jwt.decode(token, settings.DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "u1"
+
+
+def test_cors_origins_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CORS_ORIGINS", raising=False)
+    assert settings.cors_origins() == ("http://127.0.0.1:8090", "http://localhost:8090")
+    monkeypatch.setenv("CORS_ORIGINS", " https://a.example , ,https://b.example")
+    assert settings.cors_origins() == ("https://a.example", "https://b.example")

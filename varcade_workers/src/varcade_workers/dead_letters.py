@@ -11,7 +11,6 @@ id, so `ExactlyOnce` markers set by an earlier delivery still match.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +18,12 @@ from typing import Any
 
 import redis
 
+from varcade_workers import settings
 from varcade_workers.events import REPLAY_FIELDS, REPLAY_GROUP, REPLAY_OF
-from varcade_workers.stream_worker import DEAD_LETTER_FIELDS
+from varcade_workers.redis_clients import redis_client
+from varcade_workers.stream_worker import DEAD_LETTER_FIELDS, default_dead_letter_stream
 
 __all__ = ["DeadLetterEntry", "list_dead_letters", "main", "purge", "replay"]
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"
 
 
 @dataclass(frozen=True)
@@ -55,18 +54,15 @@ class DeadLetterEntry:
         )
 
 
-def dead_letter_stream(stream: str) -> str:
-    return f"{stream}:dead"
-
-
 def list_dead_letters(
     client: redis.Redis, dead_stream: str, *, count: int | None = 100, ids: Sequence[str] = ()
 ) -> list[DeadLetterEntry]:
     """The oldest `count` dead letters (all when None), or exactly those in `ids` that exist."""
     if ids:
-        entries: list[Any] = []
+        pipe = client.pipeline(transaction=False)
         for entry_id in ids:
-            entries.extend(client.xrange(dead_stream, entry_id, entry_id) or [])
+            pipe.xrange(dead_stream, entry_id, entry_id)
+        entries: list[Any] = [entry for found in pipe.execute() for entry in found or []]
     else:
         entries = list(client.xrange(dead_stream, count=count) or [])
     return [DeadLetterEntry.from_entry(entry_id, fields) for entry_id, fields in entries]
@@ -119,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--redis",
             default=None,
-            help=f"Redis URL (default: $EVENT_STREAM_URL or {DEFAULT_REDIS_URL})",
+            help="Redis URL (default: $EVENT_STREAM_URL, else $VARCADE_REDIS/1, as the workers)",
         )
         sub.add_argument("--ids", nargs="+", default=[], metavar="ID", help="dead-letter entry ids")
 
@@ -141,10 +137,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, client: redis.Redis | None = None) -> int:
     """The `python -m varcade_workers` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    url = args.redis or os.environ.get("EVENT_STREAM_URL") or DEFAULT_REDIS_URL
+    try:
+        url = args.redis or settings.redis_url("EVENT_STREAM_URL", 1)
+    except settings.ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     if client is None:
-        client = redis.Redis.from_url(url, decode_responses=True)
-    dead_stream = args.dead_stream or dead_letter_stream(args.stream)
+        client = redis_client(url)
+    dead_stream = args.dead_stream or default_dead_letter_stream(args.stream)
     out = sys.stdout
     try:
         if args.action == "list":

@@ -158,9 +158,13 @@ class WorkerProcess:
 
     # -- health ----------------------------------------------------------------------------------
 
+    def last_turn_age(self) -> float:
+        """Seconds since the loop last turned."""
+        return self._clock() - self.last_turn
+
     def healthy(self) -> bool:
         """True while the loop turned within `stall_seconds`."""
-        return self._clock() - self.last_turn <= self.stall_seconds
+        return self.last_turn_age() <= self.stall_seconds
 
     # -- loop ------------------------------------------------------------------------------------
 
@@ -291,8 +295,8 @@ def _make_http_server(process: WorkerProcess, host: str, port: int) -> Threading
             if path == "/metrics":
                 self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                ok = process.healthy()
-                age = process._clock() - process.last_turn
+                age = process.last_turn_age()
+                ok = age <= process.stall_seconds
                 body = f'{{"status": "{"ok" if ok else "stalled"}", "last_turn_age": {age:.3f}}}'
                 self._send(200 if ok else 503, body.encode(), "application/json")
             else:

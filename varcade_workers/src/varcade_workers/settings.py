@@ -22,6 +22,7 @@ import os
 from typing import Any, Final, Literal, TypedDict, cast
 
 __all__ = [
+    "DEFAULT_CORS_ORIGINS",
     "DEFAULT_REDIS",
     "DEV_GAME_SERVER_TOKEN",
     "DEV_JWT_SECRET",
@@ -29,6 +30,7 @@ __all__ = [
     "STREAM_DEFAULTS",
     "ConfigError",
     "StreamOptions",
+    "cors_origins",
     "env_float",
     "env_int",
     "env_json",
@@ -124,6 +126,15 @@ def env_list(name: str, default: list[str] | tuple[str, ...]) -> list[str]:
     if text is None:
         return list(default)
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+#: The arcade page's origin in development (CLIENT_PORT 8090): what both HTTP APIs let call them.
+DEFAULT_CORS_ORIGINS: Final = ("http://127.0.0.1:8090", "http://localhost:8090")
+
+
+def cors_origins() -> tuple[str, ...]:
+    """``CORS_ORIGINS``: the browser origins allowed to call an HTTP API."""
+    return tuple(env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS))
 
 
 def env_json(name: str, default: Any) -> Any:

@@ -30,7 +30,13 @@ from varcade_workers.worker_manager import AsyncWorker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEAD_LETTER_FIELDS", "Batch", "EventStreamWorker", "default_consumer_name"]
+__all__ = [
+    "DEAD_LETTER_FIELDS",
+    "Batch",
+    "EventStreamWorker",
+    "default_consumer_name",
+    "default_dead_letter_stream",
+]
 
 #: One batch as handed to `handle_batch`: (entry id, decoded fields) in stream order.
 Batch = list[tuple[str, dict[str, str]]]
@@ -44,6 +50,12 @@ DEAD_LETTER_FIELDS = (
     "dl_group",
     "dl_consumer",
 )
+
+
+def default_dead_letter_stream(stream: str) -> str:
+    """Where a stream's dead letters go unless a worker is told otherwise."""
+    return f"{stream}:dead"
+
 
 _MAX_BACKOFF_SECONDS = 2.0
 _entry_id = itemgetter(0)
@@ -129,7 +141,7 @@ class EventStreamWorker(AsyncWorker):
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
-        self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
+        self.dead_letter_stream = dead_letter_stream or default_dead_letter_stream(stream)
         self.dead_letter_maxlen = dead_letter_maxlen
         self.start_id = start_id
         self.consumer_idle_ms = consumer_idle_ms
@@ -327,8 +339,7 @@ class EventStreamWorker(AsyncWorker):
                 gone.append(event_id)
             else:
                 batch.append((event_id, fields))
-        if gone:
-            self.redis.xack(self.stream, self.group, *gone)
+        self._to_ack.extend(gone)  # sent with the next read or flush, no round trip of its own
         if not batch:
             return [], {}
         rows = self.redis.xpending_range(
@@ -425,10 +436,11 @@ class EventStreamWorker(AsyncWorker):
                 maxlen=self.dead_letter_maxlen,
                 approximate=True,
             )
-        pipe.xack(
-            self.stream, self.group, *(aliases.get(event_id, event_id) for event_id, *_ in dead)
-        )
+        # The batch's handled events are acked in the same transaction as the dead ones.
+        dead_ids = [aliases.get(event_id, event_id) for event_id, *_ in dead]
+        pipe.xack(self.stream, self.group, *dead_ids, *self._to_ack)
         pipe.execute()
+        self._to_ack = []
         self.stats.dead_lettered += len(dead)
         for event_id, fields, count, error in dead:
             logger.error(

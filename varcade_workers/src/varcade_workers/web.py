@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import prometheus_client
 import redis
@@ -41,9 +41,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from varcade_workers.redis_clients import probe_client
-
-if TYPE_CHECKING:
-    import redis
 
 __all__ = ["OTHER_PRODUCT", "init_flask_app", "metrics_payload"]
 
