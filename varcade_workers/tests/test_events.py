@@ -279,3 +279,62 @@ def test_apublish_with_an_asyncio_client(redis_base: str, stream_redis: redis.Re
     entries = stream_redis.xrange("events")
     assert [ev.parse_event(f).game_id for _i, f in entries] == ["x", "y"]
     assert entries[-1][0] == entry_id
+
+
+# -- seq and size bounds -----
+
+
+def test_seq_round_trips_after_every_other_field() -> None:
+    event = ev.WeaponSelected(P, G, "u1", ev.PAPER, seq=7)
+    fields = event.to_fields()
+    assert list(fields)[-1] == ev.SEQ and fields[ev.SEQ] == "7"
+    assert ev.parse_event(fields) == event
+    unknown = ev.UnknownEvent(P, G, "future", {"x": "1"}, seq=3)
+    assert ev.parse_event(unknown.to_fields()) == unknown
+
+
+def test_entries_without_seq_parse_as_before() -> None:
+    assert ev.parse_event(ev.GameRemoved(P, G).to_fields()).seq is None
+
+
+@pytest.mark.parametrize("seq", ["0", "-1", "1.5", "x", "", "١", "9" * 17])
+def test_malformed_seq_is_dead_lettered(seq: str) -> None:
+    with pytest.raises(ev.MalformedEvent, match="seq"):
+        ev.parse_event({**ev.GameRemoved(P, G).to_fields(), ev.SEQ: seq})
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("a\ud800b", "surrogate"),
+        ("x" * (ev.MAX_ID_BYTES + 1), "too long"),
+        ("é" * (ev.MAX_ID_BYTES // 2 + 1), "too long"),
+        ("a\x00b", "control"),
+        ("a\x1bb", "control"),
+        ("", "non-empty"),
+    ],
+)
+def test_check_id_refuses_what_the_stream_cannot_carry(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ev.check_id(value, "gameId")
+
+
+def test_check_id_accepts_the_longest_id() -> None:
+    assert ev.check_id("x" * ev.MAX_ID_BYTES) == "x" * ev.MAX_ID_BYTES
+
+
+def test_oversized_entries_are_malformed() -> None:
+    over = ev.GameOver(P, G, "w", "l").to_fields()
+    with pytest.raises(ev.MalformedEvent, match="winner_id"):
+        ev.parse_event({**over, "winner_id": "w" * 4 * 1024 * 1024})
+    with pytest.raises(ev.MalformedEvent, match="fields"):
+        ev.parse_event({**over, **{f"x{i}": "" for i in range(ev.MAX_FIELDS)}})
+    with pytest.raises(ev.MalformedEvent, match="too long"):
+        ev.parse_event({**over, "note": "n" * (ev.MAX_FIELD_BYTES + 1)})
+
+
+def test_producer_refuses_an_event_the_stream_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="surrogate"):
+        ev.xadd_args(ev.GameRemoved(P, "g\udc80"))
+    with pytest.raises(ValueError, match="too long"):
+        ev.EventProducer(None).xadd_args(ev.GameOver(P, G, "w" * 200, "l"))

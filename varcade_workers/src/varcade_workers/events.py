@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, TypeVar, overload
@@ -44,6 +45,9 @@ __all__ = [
     "GAME_REMOVED",
     "GAME_STATES",
     "IN_PROGRESS",
+    "MAX_FIELDS",
+    "MAX_FIELD_BYTES",
+    "MAX_ID_BYTES",
     "PAPER",
     "PLAYER_DISCONNECT",
     "PROGRESSION",
@@ -56,6 +60,7 @@ __all__ = [
     "SCISSORS",
     "SELECT_FIGHTER",
     "SELECT_WEAPON",
+    "SEQ",
     "SET_READY",
     "STATE_CHANGE",
     "STREAM",
@@ -73,6 +78,8 @@ __all__ = [
     "StateChange",
     "UnknownEvent",
     "WeaponSelected",
+    "check_fields",
+    "check_id",
     "decode_weapon",
     "encode_weapon",
     "parse_event",
@@ -112,7 +119,26 @@ ROUND_FINISHED: Final = "round_finished"
 REPLAY_OF: Final = "_replay_of"
 REPLAY_GROUP: Final = "_replay_group"
 REPLAY_FIELDS: Final = (REPLAY_OF, REPLAY_GROUP)
-_NOT_EXTRA_FIELDS: Final = frozenset(("product_id", "game_id", "type", *REPLAY_FIELDS))
+
+#: The per-game sequence number (additive field of the contract): 1 for a game's first event on its
+#: game server, one more for each following event of that game, whatever its type. Consumers that
+#: care about a game's order compare it with the last one they applied; entries without it (older
+#: producers) carry no order information beyond their stream position.
+SEQ: Final = "seq"
+_MAX_SEQ: Final = 2**53  # exact in JSON numbers and Lua doubles
+
+_NOT_EXTRA_FIELDS: Final = frozenset(("product_id", "game_id", "type", SEQ, *REPLAY_FIELDS))
+
+# Size bounds of an entry, checked where events are produced (ValueError) and where they are
+# parsed (MalformedEvent): an id travels into Redis keys, sorted-set members, logs and pages, so it
+# is short text without control characters; other values stay small; an entry has few fields.
+#: Longest id (``product_id``, ``game_id`` and every field named ``*_id``), in UTF-8 bytes.
+MAX_ID_BYTES: Final = 128
+#: Longest value of any other field, and of a field name, in UTF-8 bytes.
+MAX_FIELD_BYTES: Final = 1024
+#: Most fields in one entry.
+MAX_FIELDS: Final = 32
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Weapons (the `event_data` of select_weapon); a botch (no valid pick) is None, written "null".
 ROCK: Final = 0
@@ -126,6 +152,54 @@ _TEXT_WEAPON: Final[dict[str, int | None]] = {text: w for w, text in _WEAPON_TEX
 
 class MalformedEvent(DeadLetter, ValueError):
     """A missing or malformed field: retrying cannot fix the entry, so it is dead-lettered."""
+
+
+def _is_id_field(name: str) -> bool:
+    return name.endswith("_id")
+
+
+def _utf8_size(value: str, what: str) -> int:
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode text (lone surrogate)") from None
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """``value`` if it is an id the stream can carry, else ValueError naming ``what``.
+
+    An id is non-empty text of at most :data:`MAX_ID_BYTES` UTF-8 bytes, encodable (no lone
+    surrogates) and without control characters. Producers call it on what they accept from
+    clients (the game server's control API answers 400 with the message).
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be non-empty text")
+    size = _utf8_size(value, what)
+    if size > MAX_ID_BYTES:
+        raise ValueError(f"{what} is too long ({size} bytes, at most {MAX_ID_BYTES})")
+    if _CONTROL.search(value):
+        raise ValueError(f"{what} contains control characters")
+    return value
+
+
+def check_fields(fields: Mapping[str, str]) -> None:
+    """Raise ValueError unless ``fields`` keep the entry bounds (count, sizes, ids)."""
+    if len(fields) > MAX_FIELDS:
+        raise ValueError(f"entry has {len(fields)} fields, at most {MAX_FIELDS}")
+    for name, value in fields.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(f"field {name!r} is not text")
+        if _utf8_size(name, "a field name") > MAX_FIELD_BYTES:
+            raise ValueError(f"field name is too long ({len(name)} characters)")
+        if _is_id_field(name):
+            if value:  # emptiness is the parser's business (its message names the type)
+                check_id(value, f"field {name!r}")
+        else:
+            size = _utf8_size(value, f"field {name!r}")
+            if size > MAX_FIELD_BYTES:
+                raise ValueError(
+                    f"field {name!r} is too long ({size} bytes, at most {MAX_FIELD_BYTES})"
+                )
 
 
 def encode_weapon(weapon: int | None) -> str:
@@ -161,7 +235,9 @@ def _own_fields(cls: type[_GameEvent]) -> tuple[str, ...]:
     """An event class's own fields (after product_id and game_id), in declaration order."""
     names = _OWN_FIELDS.get(cls)
     if names is None:
-        names = _OWN_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))[2:]
+        names = _OWN_FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if not f.kw_only
+        )[2:]
     return names
 
 
@@ -172,6 +248,8 @@ class _GameEvent:
 
     product_id: str
     game_id: str
+    #: The per-game sequence number (:data:`SEQ`); None from producers that do not write it.
+    seq: int | None = field(default=None, kw_only=True)
 
     event_type: ClassVar[str] = ""
     _tags: ClassVar[tuple[tuple[str, str], ...]] = ()
@@ -181,11 +259,16 @@ class _GameEvent:
         head.update(self._tags)
         return head
 
+    def _with_seq(self, fields: dict[str, str]) -> dict[str, str]:
+        if self.seq is not None:
+            fields[SEQ] = str(self.seq)
+        return fields
+
     def to_fields(self) -> dict[str, str]:
         fields = self._head()
         for name in _own_fields(type(self)):
             fields[name] = getattr(self, name)
-        return fields
+        return self._with_seq(fields)
 
 
 @dataclass(frozen=True)
@@ -214,7 +297,7 @@ class _PlayerChoice(_GameEvent):
         fields = self._head()
         fields["event_data"] = self._event_data()
         fields["user_id"] = self.user_id
-        return fields
+        return self._with_seq(fields)
 
 
 @dataclass(frozen=True)
@@ -316,7 +399,7 @@ class UnknownEvent(_GameEvent):
     def to_fields(self) -> dict[str, str]:
         out = {"product_id": self.product_id, "game_id": self.game_id, "type": self.type}
         out.update(self.fields)
-        return out
+        return self._with_seq(out)
 
 
 Event: TypeAlias = (
@@ -410,13 +493,28 @@ def parse_event(fields: Mapping[str, str]) -> Event:
     """
     if not isinstance(fields, Mapping):
         raise MalformedEvent(f"entry is not a mapping of fields: {type(fields).__name__}")
+    try:
+        check_fields(fields)
+    except ValueError as exc:
+        raise MalformedEvent(str(exc)) from None
     type_ = _required(fields, "type", "stream")
     pid = _required(fields, "product_id", type_)
     gid = _required(fields, "game_id", type_)
     parser = _PARSERS.get(type_)
-    if parser is None:
-        return _unknown(fields, pid, gid, type_)
-    return parser(fields, pid, gid)
+    event = _unknown(fields, pid, gid, type_) if parser is None else parser(fields, pid, gid)
+    seq = fields.get(SEQ)
+    if seq is None:
+        return event
+    return dataclasses.replace(event, seq=_parse_seq(seq, type_))
+
+
+def _parse_seq(text: str, what: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+        raise MalformedEvent(f"{what} entry with a malformed seq {text!r}")
+    value = int(text)
+    if not 1 <= value <= _MAX_SEQ:
+        raise MalformedEvent(f"{what} entry with seq {value} out of range 1..{_MAX_SEQ}")
+    return value
 
 
 # -- producing -----
@@ -432,7 +530,13 @@ def xadd_args(
         stream, fields, maxlen = xadd_args(event)
         await client.xadd(stream, fields, maxlen=maxlen, approximate=True)
     """
-    return stream, event.to_fields(), maxlen
+    return stream, _checked(event), maxlen
+
+
+def _checked(event: Event) -> dict[str, str]:
+    fields = event.to_fields()
+    check_fields(fields)
+    return fields
 
 
 class _XaddArgs:
@@ -499,7 +603,7 @@ class EventProducer:
 
     def publish(self, event: Event) -> str:
         """Append one event; returns its entry id."""
-        fields: dict[Any, Any] = event.to_fields()
+        fields: dict[Any, Any] = _checked(event)
         entry_id = self._client().xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         return _text(entry_id)
 
@@ -508,7 +612,7 @@ class EventProducer:
         pipe = self._client().pipeline(transaction=False)
         count = 0
         for event in events:
-            fields: dict[Any, Any] = event.to_fields()
+            fields: dict[Any, Any] = _checked(event)
             pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
             count += 1
         if not count:
@@ -517,6 +621,6 @@ class EventProducer:
 
     async def apublish(self, client: redis.asyncio.Redis, event: Event) -> str:
         """Append one event with an asyncio client (the game server's); returns its entry id."""
-        fields: dict[Any, Any] = event.to_fields()
+        fields: dict[Any, Any] = _checked(event)
         entry_id = await client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         return _text(entry_id)
