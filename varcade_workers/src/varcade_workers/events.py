@@ -54,6 +54,7 @@ __all__ = [
     "REPLAY_FIELDS",
     "REPLAY_GROUP",
     "REPLAY_OF",
+    "REPLAY_TOKEN",
     "ROCK",
     "ROUND_FINISHED",
     "ROUND_STARTED",
@@ -119,6 +120,9 @@ ROUND_FINISHED: Final = "round_finished"
 REPLAY_OF: Final = "_replay_of"
 REPLAY_GROUP: Final = "_replay_group"
 REPLAY_FIELDS: Final = (REPLAY_OF, REPLAY_GROUP)
+#: The proof that the dead-letters tool made a replay (`varcade_workers.replays`, which also lists
+#: every reserved replay field). Never an event field either.
+REPLAY_TOKEN: Final = "_replay_token"
 
 #: The per-game sequence number (additive field of the contract): 1 for a game's first event on its
 #: game server, one more for each following event of that game, whatever its type. Consumers that
@@ -127,7 +131,9 @@ REPLAY_FIELDS: Final = (REPLAY_OF, REPLAY_GROUP)
 SEQ: Final = "seq"
 _MAX_SEQ: Final = 2**53  # exact in JSON numbers and Lua doubles
 
-_NOT_EXTRA_FIELDS: Final = frozenset(("product_id", "game_id", "type", SEQ, *REPLAY_FIELDS))
+_NOT_EXTRA_FIELDS: Final = frozenset(
+    ("product_id", "game_id", "type", SEQ, *REPLAY_FIELDS, REPLAY_TOKEN)
+)
 
 # Size bounds of an entry, checked where events are produced (ValueError) and where they are
 # parsed (MalformedEvent): an id travels into Redis keys, sorted-set members, logs and pages, so it
