@@ -21,6 +21,7 @@ Timeline of a battle, one :meth:`Game.tick` per step (TICK_SECONDS apart on the 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,7 +214,8 @@ class Game:
 
     Every public method returns the outputs the caller must perform, in order. Once the game has
     finished or been removed (:attr:`over`), every method returns nothing: a removed game can
-    neither tick nor publish.
+    neither tick nor publish. Every event it publishes carries the game's sequence number
+    (``seq``): 1 for its first event, one more for each following one, whatever its type.
     """
 
     def __init__(
@@ -234,6 +236,8 @@ class Game:
         rng = random.Random()
         self._botch_damage = botch_damage or (lambda: rng.randint(*BOTCH_DAMAGE_RANGE))
         self._out: list[Output] = []
+        #: The ``seq`` of the last event this game published (0: none yet).
+        self.last_seq = 0
 
     # -- membership (control API) ----------------------------------------------------------------
 
@@ -586,7 +590,11 @@ class Game:
                 self._out.append(Send(player.user_id, message))
 
     def _publish(self, event: events.Event) -> None:
-        self._out.append(Publish(event))
+        # Numbered here, where the game's outputs are put in order: the server performs them in
+        # that order and the event log writes them in that order, so a game's seq counts up in
+        # stream order (1, 2, 3 ...), whatever the events' types.
+        self.last_seq += 1
+        self._out.append(Publish(dataclasses.replace(event, seq=self.last_seq)))
 
     def _flush(self) -> list[Output]:
         out, self._out = self._out, []

@@ -44,9 +44,23 @@ def stream_url() -> str:
 stream = redis_db_fixture(STREAM_DB)
 
 
-def entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:
-    """The stream entries of one game, in stream order."""
+def raw_entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:
+    """The stream entries of one game, in stream order, as written (`seq` included)."""
     return [f for _, f in client.xrange(events.STREAM) if f.get("game_id") == game_id]
+
+
+def entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:
+    """The stream entries of one game, in stream order, without their `seq` (checked on its own,
+    with `seqs`), so that expected entries read as the spec's tables."""
+    return [
+        {k: v for k, v in fields.items() if k != events.SEQ}
+        for fields in raw_entries(client, game_id)
+    ]
+
+
+def seqs(client: redis.Redis, game_id: str) -> list[int]:
+    """The `seq` of each entry of one game, in stream order."""
+    return [int(fields[events.SEQ]) for fields in raw_entries(client, game_id)]
 
 
 class Harness:

@@ -367,10 +367,40 @@ def test_stream_events_of_a_whole_game_in_the_spec_order() -> None:
         {**head, "type": "state_change", "new_state": "ended"},
         {**head, "type": "game_removed"},
     ]
+    # seq, the last field: 1 for the game's first event, one more for each following one
+    exp = [{**fields, "seq": str(n)} for n, fields in enumerate(exp, 1)]
     assert entries == exp
     assert [list(e) for e in entries] == [list(e) for e in exp]  # field order too
     for fields in entries:
         events.parse_event(fields)
+
+
+def test_seq_counts_every_event_of_a_game_whatever_its_type_and_per_game() -> None:
+    d = Driver("aru", "man")
+    other = Game("g2", "x1", "other")  # another game counts on its own
+    other.join("x2", "other2")
+    d.do(other.connect("x1"))
+    d.exchange(0, 2)
+    d.do(d.game.disconnect(P2))  # player_disconnect
+    d.game.join(P2, "guest")
+    d.do(d.game.connect(P2))  # all_players_joined again
+    d.do(other.connect("x2"))
+    d.do(other.remove())  # game_removed of g2
+    d.do(d.game.remove())  # game_removed of g1
+    assert d.game.over and other.over
+    by_game: dict[str, list[events.Event]] = {}
+    for output in d.log:
+        if isinstance(output, Publish):
+            by_game.setdefault(output.event.game_id, []).append(output.event)
+    for game_id, published_events in by_game.items():
+        seqs = [e.seq for e in published_events]
+        assert seqs == list(range(1, len(seqs) + 1)), game_id
+        for event in published_events:  # what consumers read back
+            assert events.parse_event(event.to_fields()).seq == event.seq
+    types = {e.event_type for e in by_game["g1"]}
+    assert types == {"state_change", "gameplay", "player_disconnect", "game_removed"}
+    assert [e.event_type for e in by_game["g2"]] == ["state_change"] * 2 + ["game_removed"]
+    assert d.game.last_seq == len(by_game["g1"]) and other.last_seq == 3
 
 
 # -- players -------------------------------------------------------------------------------------
@@ -482,7 +512,7 @@ def test_host_leaving_removes_the_game() -> None:
     assert out == [
         Send(P2, {"type": "error", "message": "Host disconnected", "code": 4002}),
         Close(P2, 1000, "Host disconnected."),
-        Publish(events.GameRemoved("exrps", "g1")),
+        Publish(events.GameRemoved("exrps", "g1", seq=9)),  # after 7 + round_started
         Finished(),
     ]
     assert d.game.tick() == [] and not d.game.needs_clock
@@ -494,7 +524,7 @@ def test_opponent_leaving_then_rejoining_restarts_from_round_one() -> None:
     assert d.health() == (100, 75)
     out = d.game.disconnect(P2)
     assert out == [
-        Publish(events.PlayerDisconnect("exrps", "g1", P2)),
+        Publish(events.PlayerDisconnect("exrps", "g1", P2, seq=11)),
         Send(P1, {"type": "error", "message": "Opponent disconnected", "code": 4003}),
     ]
     assert not d.game.needs_clock and d.game.guest is None and d.game.tick() == []
@@ -517,7 +547,7 @@ def test_remove_player_of_a_connected_guest_and_of_a_joined_one() -> None:
     out, closed = d.game.remove_player(P2)
     assert closed
     assert out[0] == Close(P2, 1000, "You have been removed from the game.")
-    assert published(out) == [events.PlayerDisconnect("exrps", "g1", P2).to_fields()]
+    assert published(out) == [events.PlayerDisconnect("exrps", "g1", P2, seq=8).to_fields()]
     game = Game("g2", P1, "host")
     game.join(P2, "guest")
     out, closed = game.remove_player(P2)

@@ -4,6 +4,7 @@ refusals, malformed input (spec "game_rps server" sections and "The event stream
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from typing import Any
 
@@ -16,10 +17,12 @@ from conftest import (
     connected,
     entries,
     gameplay,
+    raw_entries,
     ready,
     rock_beats_scissors,
     run,
     running_server,
+    seqs,
     state,
 )
 from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
@@ -81,8 +84,62 @@ def test_whole_game_between_two_bots_writes_the_spec_stream(
         got = entries(stream, game_id)
         assert got == expected
         assert [list(e) for e in got] == [list(e) for e in expected]  # field order
+        # every entry also carries the game's seq, as its last field: 1..N in stream order
+        assert seqs(stream, game_id) == list(range(1, len(expected) + 1))
+        assert {list(e)[-1] for e in raw_entries(stream, game_id)} == {"seq"}
 
     run(body())
+
+
+def test_concurrent_games_each_number_their_events_in_stream_order(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    """Two games played at once, in one of which the second player leaves and another joins:
+    the stream interleaves their entries, and each game's seq is 1..N in stream order through
+    every type of event (state_change, gameplay, player_disconnect, game_over, game_removed)."""
+
+    async def play(h: Any, token: str, p1: str, p2: str) -> None:
+        async with connected(
+            h.bot(token, p1, "aru", always(ROCK)), h.bot(token, p2, "man", always(SCISSORS))
+        ) as (host, guest):
+            await ready(host)
+            await ready(guest)
+            await host.wait_closed(30)
+
+    async def with_a_leaver(h: Any, game_id: str, token: str) -> None:
+        async with h.bot(token, "b1", "aru", always(ROCK)) as host:
+            await host.wait_for(lambda m: m["type"] == "player_joined")
+            async with h.bot(token, "b2") as leaver:
+                await leaver.wait_for(lambda m: m["type"] == "player_joined")
+            await host.wait_for(lambda m: m.get("code") == 4003)
+            status, _ = await h.post(
+                "/join_game", {"gameId": game_id, "userId": "b3", "username": "B3"}
+            )
+            assert status == 200
+            async with h.bot(token, "b3", "man", always(SCISSORS)) as guest:
+                await ready(host)
+                await ready(guest)
+                await host.wait_closed(30)
+
+    async def body() -> tuple[str, str]:
+        async with running_server(stream_url) as h:
+            a_id, a_token = await h.new_game("a1", "a2")
+            b_id, b_token = await h.new_game("b1", "b2")
+            await asyncio.gather(play(h, a_token, "a1", "a2"), with_a_leaver(h, b_id, b_token))
+            await h.flush()
+            return a_id, b_id
+
+    a_id, b_id = run(body())
+    kinds = set()
+    for game_id in (a_id, b_id):
+        got = raw_entries(stream, game_id)
+        assert got[-1]["type"] == "game_removed"
+        assert seqs(stream, game_id) == list(range(1, len(got) + 1)), game_id
+        kinds.update(e["type"] for e in got)
+    assert kinds == {"state_change", "gameplay", "player_disconnect", "game_over", "game_removed"}
+    order = [f["game_id"] for _, f in stream.xrange("game_event_stream")]
+    switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
+    assert switches > 2  # the two games' entries really are interleaved in the stream
 
 
 # -- refusals ------------------------------------------------------------------------------------
