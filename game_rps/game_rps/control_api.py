@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,6 +21,7 @@ from varcade_workers.redis_clients import probe_client
 from game_rps.engine import JoinRefused
 from game_rps.games import GameExists, GameRegistry, HostCannotBeRemoved, NotInGame, UnknownGame
 from game_rps.json_errors import BadRequest, Handler, json_error, with_json_errors
+from varcade_workers import events
 
 log = logging.getLogger("game_rps.control_api")
 
@@ -28,6 +30,9 @@ TOKEN_KEY = web.AppKey("service_token", str)
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+MAX_BODY_BYTES = 64 * 1024
+MAX_USERNAME_CHARS = 64
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 @web.middleware
@@ -49,7 +54,12 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # 400 like any other refused input (the matchmaker reads 4xx as "refused"), with a
+        # message saying why: e.g. an id of megabytes, far beyond the stream's bounds anyway.
+        raise BadRequest(f"The body is too large (at most {MAX_BODY_BYTES} bytes).") from None
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # deep nesting ("[[[[...") raises RecursionError
@@ -66,13 +76,52 @@ def _field(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _id(body: dict[str, Any], name: str) -> str:
+    """An id (gameId, userId): it goes into the stream's entries, so it must keep the stream's
+    bounds (``events.check_id``: at most MAX_ID_BYTES of UTF-8 text, no control characters)."""
+    value = _field(body, name)
+    try:
+        return events.check_id(value, name)
+    except ValueError as exc:
+        raise BadRequest(f"{exc}.") from None  # names the field, never echoes the value
+
+
+def _username(body: dict[str, Any]) -> str:
+    """A display name: shown to both players and in logs, so short encodable text."""
+    value = _field(body, "username")
+    if len(value) > MAX_USERNAME_CHARS:
+        problem = f"is too long ({len(value)} characters, at most {MAX_USERNAME_CHARS})"
+    elif not _is_encodable(value):
+        problem = "is not valid Unicode text (lone surrogate)"
+    elif _CONTROL_CHARACTERS.search(value):
+        problem = "contains control characters"
+    else:
+        return value
+    raise BadRequest(f"username {problem}.")
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _game_fields(body: dict[str, Any]) -> tuple[str, str, str]:
+    """gameId, userId, username, checked in that order (the spec's order)."""
+    game_id = _id(body, "gameId")
+    user_id = _id(body, "userId")
+    return game_id, user_id, _username(body)
+
+
 def _registry(request: web.Request) -> GameRegistry:
     return request.app[REGISTRY_KEY]
 
 
 async def create_game(request: web.Request) -> web.Response:
     body = await _body(request)
-    game_id, user_id, username = (_field(body, k) for k in ("gameId", "userId", "username"))
+    game_id, user_id, username = _game_fields(body)
     try:
         token = _registry(request).create_game(game_id, user_id, username)
     except GameExists as exc:
@@ -82,7 +131,7 @@ async def create_game(request: web.Request) -> web.Response:
 
 async def join_game(request: web.Request) -> web.Response:
     body = await _body(request)
-    game_id, user_id, username = (_field(body, k) for k in ("gameId", "userId", "username"))
+    game_id, user_id, username = _game_fields(body)
     try:
         token = _registry(request).join_game(game_id, user_id, username)
     except (UnknownGame, JoinRefused) as exc:
@@ -92,7 +141,7 @@ async def join_game(request: web.Request) -> web.Response:
 
 async def remove_game(request: web.Request) -> web.Response:
     body = await _body(request)
-    game_id = _field(body, "gameId")
+    game_id = _id(body, "gameId")
     if not _registry(request).remove_game(game_id):
         return web.json_response(None)
     return web.json_response({"gameId": game_id, "gameRemoved": True})
@@ -100,7 +149,7 @@ async def remove_game(request: web.Request) -> web.Response:
 
 async def remove_player(request: web.Request) -> web.Response:
     body = await _body(request)
-    game_id, user_id = _field(body, "gameId"), _field(body, "userId")
+    game_id, user_id = _id(body, "gameId"), _id(body, "userId")
     try:
         closed = _registry(request).remove_player(game_id, user_id)
     except (UnknownGame, HostCannotBeRemoved) as exc:
@@ -136,7 +185,7 @@ def create_control_app(
     registry: GameRegistry, service_token: str, redis_client: aioredis.Redis
 ) -> web.Application:
     """The CONTROL_PORT app."""
-    app = web.Application(middlewares=[_errors, _auth], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[_errors, _auth], client_max_size=MAX_BODY_BYTES)
     app[REGISTRY_KEY] = registry
     app[TOKEN_KEY] = service_token
     # /healthz pings through its own no-retry client: 503 at once when Redis is down, instead of

@@ -3,7 +3,8 @@
 Each accepted socket gets an outbound queue drained by its own writer task, so the registry can
 queue messages and closes without awaiting (keeping a game's outputs in order) and a slow or dead
 client only ever delays itself. Refused sockets are accepted and closed at once with the spec's
-close code (1000 unknown token or player, 4000 host not connected yet, 4001 already connected).
+close code (1000 unknown token or player, or a user id the stream could not carry; 4000 host not
+connected yet, 4001 already connected).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from game_rps import engine
 from game_rps.games import ActiveGame, GameRegistry
+from varcade_workers import events
 
 log = logging.getLogger("game_rps.sockets")
 
@@ -102,6 +104,13 @@ async def handle_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     token = request.query.get("game_token", "")
     user_id = request.query.get("user_id", "")
+    if user_id:
+        try:
+            events.check_id(user_id, "user_id")
+        except ValueError as exc:
+            # Never a player's id (the control API refuses those), and never logged as it is.
+            log.info("socket refused: invalid user id", extra={"code": 1000, "error": str(exc)})
+            return await _refuse(ws, engine.CLOSE_NORMAL, "Invalid game token or user id.")
     active = registry.by_token(token) if token else None
     if active is None or not user_id:
         log.info("socket refused: unknown token or user", extra={"code": 1000})

@@ -500,6 +500,96 @@ def test_control_api_auth_and_validation(stream_url: str, stream: redis.Redis) -
     run(body())
 
 
+def test_control_api_refuses_ids_the_stream_cannot_carry(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    """gameId and userId must keep the stream's id bounds (events.check_id), a username must be
+    short encodable text: else 400 {"message"} naming the field, and nothing is created."""
+
+    def raw(game_id: str = '"g"', user_id: str = '"u"', username: str = '"n"') -> bytes:
+        # Raw JSON text: Python's json would escape a lone surrogate rather than send one.
+        text = f'{{"gameId": {game_id}, "userId": {user_id}, "username": {username}}}'
+        return text.encode()
+
+    huge = '"' + "g" * (4 * 1024 * 1024) + '"'  # a 4 MiB id
+    refused = [
+        (raw(game_id='"\\ud800"'), "gameId is not valid Unicode text"),
+        (raw(game_id='"ok\\udfff"'), "gameId is not valid Unicode text"),
+        (raw(user_id='"\\ud800"'), "userId is not valid Unicode text"),
+        (raw(username='"\\ud800"'), "username is not valid Unicode text"),
+        (raw(game_id=huge), "too large"),
+        (raw(game_id=f'"{"g" * 129}"'), "gameId is too long (129 bytes, at most 128)"),
+        (raw(user_id=f'"{"é" * 65}"'), "userId is too long (130 bytes, at most 128)"),
+        (raw(username=f'"{"n" * 65}"'), "username is too long (65 characters, at most 64)"),
+        (raw(game_id='"g\\u0000"'), "gameId contains control characters"),
+        (raw(game_id='"g\\n1"'), "gameId contains control characters"),
+        (raw(user_id='"u\\u007f"'), "userId contains control characters"),
+        (raw(user_id='"u\\u0085"'), "userId contains control characters"),
+        (raw(username='"a\\tb"'), "username contains control characters"),
+        # checked in the spec's order: the first bad field is the one named
+        (raw(game_id='"\\ud800"', user_id="5"), "gameId is not valid Unicode text"),
+        (raw(game_id='"g"', user_id="5", username='"\\ud800"'), "Invalid userId format."),
+    ]
+
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            for path in ("/create_game", "/join_game"):
+                for data, message in refused:
+                    status, reply = await h.post(path, data=data)
+                    assert status == 400 and message in reply["message"], (path, data[:80])
+                    assert list(reply) == ["message"] and len(reply["message"]) < 200
+            for path, data in [
+                ("/remove_game", b'{"gameId": "\\ud800"}'),
+                ("/remove_game", b'{"gameId": "g\\u0001"}'),
+                ("/remove_player", b'{"gameId": "g", "userId": "\\ud800"}'),
+                ("/remove_player", ('{"gameId": "%s", "userId": "u"}' % ("g" * 200)).encode()),
+            ]:
+                status, reply = await h.post(path, data=data)
+                assert status == 400 and reply["message"], path
+            assert len(h.server.registry) == 0  # nothing was created
+            # the bounds themselves are accepted: 128 bytes of id, 64 characters of name
+            longest = {"gameId": "g" * 128, "userId": "é" * 64, "username": "ñ" * 64}
+            status, reply = await h.post("/create_game", longest)
+            assert status == 200, reply
+            status, _ = await h.post("/remove_game", {"gameId": "g" * 128})
+            assert status == 200
+            await h.flush()
+        assert entries(stream, "g" * 128) == [
+            {**HEAD, "game_id": "g" * 128, "type": "game_removed"}
+        ]
+        assert stream.xlen("game_event_stream") == 1
+
+    run(body())
+
+
+BAD_SOCKET_IDS = ("host\x01", "host\nfake=1", "h" * 129)
+
+
+def test_a_socket_user_id_the_stream_cannot_carry_is_refused(
+    stream_url: str, stream: redis.Redis, caplog: Any
+) -> None:
+    async def body() -> None:
+        async with running_server(stream_url) as h:
+            _, token = await h.new_game("host", "guest")
+            for bad in BAD_SOCKET_IDS:
+                async with h.bot(token, bad) as bot:
+                    result = await bot.wait_closed()
+                    assert (result.close_code, result.close_reason) == (
+                        1000,
+                        "Invalid game token or user id.",
+                    )
+            async with h.bot(token, "host") as host:  # the real host is still welcome
+                await host.wait_for(lambda m: m["type"] == "player_joined")
+
+    with caplog.at_level("INFO", logger="game_rps.sockets"):
+        run(body())
+    refusals = [r for r in caplog.records if r.getMessage() == "socket refused: invalid user id"]
+    assert len(refusals) == 3
+    for record in refusals:  # the line names the problem, never the raw id
+        assert "user_id" not in record.__dict__
+        assert not any(bad in str(v) for bad in BAD_SOCKET_IDS for v in record.__dict__.values())
+
+
 def test_healthz_is_503_when_redis_is_unreachable(stream: redis.Redis) -> None:
     async def body() -> None:
         from varcade_workers.testing import free_port
