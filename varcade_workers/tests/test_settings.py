@@ -15,6 +15,8 @@ STREAM_VARIABLES = (
     "STREAM_BLOCK_MS",
     "STREAM_CLAIM_IDLE_MS",
     "STREAM_MAX_DELIVERIES",
+    "STREAM_HEARTBEAT_TTL_MS",
+    "STREAM_CONSUMER",
 )
 
 
@@ -125,13 +127,16 @@ def test_stream_options_default_to_the_workers_defaults(clean_env: pytest.Monkey
 
 
 def test_stream_options_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
-    for name, value in zip(STREAM_VARIABLES, ("50", "0", "200", "3"), strict=True):
+    values = ("50", "0", "200", "3", "2000", "worker-0")
+    for name, value in zip(STREAM_VARIABLES, values, strict=True):
         clean_env.setenv(name, value)
     assert settings.stream_options() == {
         "batch_size": 50,
         "block_ms": 0,
         "claim_idle_ms": 200,
         "max_deliveries": 3,
+        "heartbeat_ttl_ms": 2000,
+        "consumer": "worker-0",
     }
 
 
@@ -142,6 +147,7 @@ def test_stream_options_from_the_environment(clean_env: pytest.MonkeyPatch) -> N
         ("STREAM_BLOCK_MS", "-1"),
         ("STREAM_CLAIM_IDLE_MS", "soon"),
         ("STREAM_MAX_DELIVERIES", "0"),
+        ("STREAM_HEARTBEAT_TTL_MS", "999"),
     ],
 )
 def test_stream_options_reject_bad_values(

@@ -241,9 +241,8 @@ def _own_fields(cls: type[_GameEvent]) -> tuple[str, ...]:
     """An event class's own fields (after product_id and game_id), in declaration order."""
     names = _OWN_FIELDS.get(cls)
     if names is None:
-        names = _OWN_FIELDS[cls] = tuple(
-            f.name for f in dataclasses.fields(cls) if not f.kw_only
-        )[2:]
+        positional = [f.name for f in dataclasses.fields(cls) if not f.kw_only]
+        names = _OWN_FIELDS[cls] = tuple(positional[2:])
     return names
 
 

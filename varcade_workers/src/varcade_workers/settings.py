@@ -188,18 +188,29 @@ class StreamOptions(TypedDict):
     block_ms: int
     claim_idle_ms: int
     max_deliveries: int
+    heartbeat_ttl_ms: int
+    consumer: str | None
 
 
 #: The library's defaults (`EventStreamWorker`'s signature uses them): 500 events per read, a 1 s
-#: blocking read, stale entries taken over after 30 s idle, dead-lettered on the 5th delivery.
+#: blocking read, stale entries taken over after 30 s idle, dead-lettered on the 5th delivery, a
+#: consumer whose heartbeat is 5 s old is dead (its pending entries are taken over at once), and a
+#: consumer name unique to the process.
 STREAM_DEFAULTS: Final = StreamOptions(
-    batch_size=500, block_ms=1000, claim_idle_ms=30_000, max_deliveries=5
+    batch_size=500,
+    block_ms=1000,
+    claim_idle_ms=30_000,
+    max_deliveries=5,
+    heartbeat_ttl_ms=5_000,
+    consumer=None,
 )
 
 
 def stream_options() -> StreamOptions:
     """Stream worker tuning from ``STREAM_BATCH_SIZE``, ``STREAM_BLOCK_MS``,
-    ``STREAM_CLAIM_IDLE_MS``, ``STREAM_MAX_DELIVERIES`` (unset: :data:`STREAM_DEFAULTS`), so every
+    ``STREAM_CLAIM_IDLE_MS``, ``STREAM_MAX_DELIVERIES``, ``STREAM_HEARTBEAT_TTL_MS`` and
+    ``STREAM_CONSUMER`` (a consumer name that survives restarts, e.g. a StatefulSet pod's name;
+    it must be unique among the group's live processes) (unset: :data:`STREAM_DEFAULTS`), so every
     service tunes its workers the same way without spelling the names."""
     defaults = STREAM_DEFAULTS
     return StreamOptions(
@@ -207,4 +218,8 @@ def stream_options() -> StreamOptions:
         block_ms=env_int("STREAM_BLOCK_MS", defaults["block_ms"], minimum=0),
         claim_idle_ms=env_int("STREAM_CLAIM_IDLE_MS", defaults["claim_idle_ms"], minimum=1),
         max_deliveries=env_int("STREAM_MAX_DELIVERIES", defaults["max_deliveries"], minimum=1),
+        heartbeat_ttl_ms=env_int(
+            "STREAM_HEARTBEAT_TTL_MS", defaults["heartbeat_ttl_ms"], minimum=1000
+        ),
+        consumer=_raw("STREAM_CONSUMER"),
     )
