@@ -35,6 +35,9 @@ class ServerMetrics:
         self.events_dropped = counter(
             "events_dropped", "Events dropped because the buffer was full"
         )
+        self.events_rejected = counter(
+            "events_rejected", "Events set aside because the stream cannot carry them"
+        )
         self.event_write_errors = counter("event_write_errors", "Failed attempts to write events")
 
     def render(self) -> bytes:

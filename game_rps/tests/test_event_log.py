@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -81,6 +82,145 @@ def test_a_full_buffer_drops_new_events_loudly(
         run(body())
     dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == 2 and dropped[0].game_id == "g3"  # type: ignore[attr-defined]
+
+
+def _bad_events() -> list[events.Event]:
+    """Events the stream cannot carry (none reaches the log through the control API, which
+    refuses such ids; a bug or a new code path could still build one)."""
+    return [
+        events.PlayerDisconnect("exrps", "\ud800", "u"),  # a lone surrogate: not encodable
+        events.PlayerDisconnect("exrps", "g" * (4 * 1024 * 1024), "u"),  # a 4 MiB id
+        events.PlayerDisconnect("exrps", "g\x00\n", "u"),  # control characters
+        events.FighterSelected("exrps", "g-ok", "u" * 129, "aru"),  # a too long user_id
+        events.FighterSelected("exrps", "g-ok", "u", "x" * 2000),  # a too long value
+    ]
+
+
+def test_events_that_cannot_be_written_are_set_aside_and_the_rest_written_in_order(
+    log_stream: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, key = log_stream
+    bad = _bad_events()
+    metrics = ServerMetrics()
+
+    async def body() -> EventLog:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        log = EventLog(client, events.EventProducer(None, stream=key), metrics=metrics)
+        log.start()
+        for i in range(20):
+            log.publish(_event(i))
+            if i % 4 == 1:
+                log.publish(bad[i // 4])
+        assert await log.flush(5)  # nothing wedged
+        await log.stop()
+        got = [f["game_id"] for _, f in await client.xrange(key)]
+        assert got == [f"g{i}" for i in range(20)]  # every other event, in order
+        await client.aclose()
+        return log
+
+    with caplog.at_level(logging.ERROR, logger="game_rps.event_log"):
+        log = run(body())
+    assert log.rejected_total == len(bad) == metrics.events_rejected._value.get()
+    assert log.written == 20 and log.dropped == 0 and log.buffered == 0
+    assert [r.event for r in log.rejected] == bad  # kept for inspection, with why
+    assert "not valid Unicode" in log.rejected[0].error
+    assert "too long" in log.rejected[1].error and "control characters" in log.rejected[2].error
+    lines = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(lines) == len(bad)  # one line each
+    for record, event in zip(lines, bad, strict=True):
+        fields = record.__dict__
+        assert fields["type"] == event.event_type and fields["product_id"] == "exrps"
+        assert fields["error"] and not record.exc_info
+        game_id = fields["game_id"]  # printable, short, whatever the id was
+        assert game_id.isascii() and game_id.isprintable() and len(game_id) < 120
+    assert lines[0].__dict__["game_id"] == "'\\ud800'"
+    assert lines[3].__dict__["game_id"] == "g-ok"
+
+
+def test_the_rejected_list_is_bounded(log_stream: tuple[str, str]) -> None:
+    url, key = log_stream
+
+    async def body() -> EventLog:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        log = EventLog(client, events.EventProducer(None, stream=key), rejected_kept=10)
+        for i in range(25):
+            log.publish(events.PlayerDisconnect("exrps", f"g{i}\x07", "u"))
+        await client.aclose()
+        return log
+
+    log = run(body())
+    assert log.rejected_total == 25 and log.buffered == 0
+    assert [r.event.game_id for r in log.rejected] == [f"g{i}\x07" for i in range(15, 25)]
+
+
+class _PoisonedClient:
+    """A real client whose pipelines fail, the way an encoder would (before anything is sent),
+    with a non-Redis error for any batch holding the game id ``poison``."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.batches: list[int] = []
+
+    def pipeline(self, transaction: bool = True) -> _PoisonedPipeline:
+        return _PoisonedPipeline(self, self.client.pipeline(transaction=transaction))
+
+
+class _PoisonedPipeline:
+    def __init__(self, owner: _PoisonedClient, pipe: Any) -> None:
+        self.owner = owner
+        self.pipe = pipe
+        self.game_ids: list[str] = []
+
+    def xadd(self, name: str, fields: dict[str, str], **kwargs: Any) -> None:
+        self.game_ids.append(fields["game_id"])
+        self.pipe.xadd(name, fields, **kwargs)
+
+    async def execute(self) -> Any:
+        self.owner.batches.append(len(self.game_ids))
+        if "poison" in self.game_ids:
+            await self.pipe.reset()
+            raise TypeError("cannot encode this")
+        return await self.pipe.execute()
+
+
+def test_a_non_redis_error_writing_a_batch_sets_aside_only_the_event_that_fails(
+    log_stream: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, key = log_stream
+
+    async def body() -> tuple[EventLog, _PoisonedClient]:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        poisoned = _PoisonedClient(client)
+        log = EventLog(
+            poisoned,  # type: ignore[arg-type]
+            events.EventProducer(None, stream=key),
+            batch_size=50,
+        )
+        for i in range(10):  # buffered before the writer starts: one batch of 11
+            log.publish(_event(i))
+            if i == 4:
+                log.publish(events.PlayerDisconnect("exrps", "poison", "u"))
+        log.start()
+        assert await log.flush(5)
+        for i in range(10, 13):  # the writer goes on as before
+            log.publish(_event(i))
+        assert await log.flush(5)
+        await log.stop()
+        got = [f["game_id"] for _, f in await client.xrange(key)]
+        assert got == [f"g{i}" for i in range(13)]
+        await client.aclose()
+        return log, poisoned
+
+    with caplog.at_level(logging.WARNING, logger="game_rps.event_log"):
+        log, poisoned = run(body())
+    assert log.rejected_total == 1 and log.rejected[0].event.game_id == "poison"
+    assert log.rejected[0].error == "TypeError: cannot encode this"
+    assert log.written == 13
+    assert poisoned.batches[:12] == [11] + [1] * 11  # the batch, then its events one by one
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("writing a batch of events failed, writing them one by one") == 1
+    assert messages.count("event rejected, cannot be written to the stream") == 1
+    assert not any(r.exc_info for r in caplog.records)
 
 
 def test_redis_stopped_and_restarted_mid_game() -> None:

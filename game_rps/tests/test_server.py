@@ -130,7 +130,7 @@ def test_concurrent_games_each_number_their_events_in_stream_order(
             return a_id, b_id
 
     a_id, b_id = run(body())
-    kinds = set()
+    kinds: set[str] = set()
     for game_id in (a_id, b_id):
         got = raw_entries(stream, game_id)
         assert got[-1]["type"] == "game_removed"
