@@ -76,6 +76,9 @@ class Game:
     token: str
     state: str
     last_updated: float
+    #: The `seq` of the last game-server event applied to this game (0: none yet, or producers
+    #: without `seq`). Stored, never shown to clients.
+    seq: int = 0
 
     # -- construction -------------------------------------------------------------------------
 
@@ -157,6 +160,10 @@ class Game:
             last_updated=now,
         )
 
+    def with_seq(self, seq: int) -> Game:
+        """The game after its event number `seq` was applied."""
+        return dataclasses.replace(self, seq=seq)
+
     def reset(self, now: float) -> Game:
         """Curation: the guests joined through the matchmaker but never connected; relist."""
         return dataclasses.replace(
@@ -189,7 +196,10 @@ class Game:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        data = self.to_dict()
+        if self.seq:
+            data["_seq"] = self.seq
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Game:
@@ -205,6 +215,7 @@ class Game:
             token=str(data["token"]),
             state=str(data["state"]),
             last_updated=float(data["_last_updated"]),
+            seq=int(data.get("_seq") or 0),
         )
 
     @classmethod

@@ -149,7 +149,11 @@ class GameRepository:
         outcome = change(current)
         pipe.multi()
         if isinstance(outcome, Game):
-            self._queue_save(pipe, outcome)
+            if current is not None and outcome == current.with_seq(outcome.seq):
+                # Only the applied event number moved: the lists and expiry stay as they are.
+                pipe.set(self.game_key(product_id, game_id), outcome.to_json())
+            else:
+                self._queue_save(pipe, outcome)
         elif outcome is DELETE:
             self._queue_delete(pipe, product_id, game_id)
         return outcome
