@@ -2,8 +2,13 @@
 
 The blocking stream read is the loop's wait: nothing sleeps while a stream worker blocks. A stop
 signal ends the loop after the current turn, so the batch in hand is finished and acked before exit.
-`/metrics` and `/healthz` are served from a small thread; `/healthz` turns 503 when the loop has not
-turned for `stall_seconds` (a handler stuck on I/O, a deadlock): what a probe should restart.
+`/metrics`, `/healthz` and `/livez` are served from a small thread:
+- `/livez` (liveness) turns 503 only when the loop has not turned for `stall_seconds` (a handler
+  stuck on I/O, a deadlock): what a liveness probe should restart. A Redis outage does not fail it
+  (the loop keeps turning, backing off), so a blip never gets the process restarted.
+- `/healthz` (readiness) turns 503 with a JSON `reason` when the loop is stalled, or when a worker
+  reports a problem (`health_problem()`: Redis unreachable, or no successful turn, for longer than
+  its threshold; the stream worker's is 30 s): what a readiness probe and an operator look at.
 
 The metrics are plain numbers read by a collector at scrape time, never prometheus_client metric
 objects: a worker process serves its own `/metrics`, so it has no use for prometheus_client's
@@ -13,6 +18,7 @@ created yet in this container) neither breaks it nor receives its files.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, Protocol, runtime_checkable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -37,7 +43,22 @@ from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopDurations", "WorkerProcess", "run_worker_process", "serve"]
+__all__ = ["LoopDurations", "ReportsHealth", "WorkerProcess", "run_worker_process", "serve"]
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A worker that can tell why it is not ready (None when it is)."""
+
+    def health_problem(self) -> str | None: ...
+
+
+@runtime_checkable
+class MeasuresLag(Protocol):
+    """A stream worker that can count the entries its group has not received yet."""
+
+    def measure_lag(self) -> int | None: ...
+
 
 #: Longest idle wait when no worker blocks (only periodic or plain workers): bounds stop latency.
 _MAX_IDLE_WAIT_S = 1.0
@@ -82,6 +103,7 @@ class _StatsCollector(Collector):
         self._service = service
         self._durations = durations
         self._workers: list[tuple[str, WorkerStats]] = []
+        self._laggards = [w for w in workers if isinstance(w, MeasuresLag)]
         for worker in workers:
             stats = _stats(worker)
             if stats is not None:
@@ -112,6 +134,20 @@ class _StatsCollector(Collector):
             dead.add_metric(values, stats.dead_lettered)
             pending.add_metric(values, stats.pending)
         yield from (processed, failed, dead, pending)
+        lag = GaugeMetricFamily(
+            "varcade_worker_group_lag",
+            "Stream entries not yet delivered to the worker's consumer group (measured at scrape)",
+            labels=labels,
+        )
+        for worker in self._laggards:
+            try:
+                value = worker.measure_lag()
+            except Exception as exc:  # a scrape during an outage: no figure, not an error page
+                logger.debug("event=lag_unavailable service=%s error=%r", self._service, exc)
+                continue
+            if value is not None:
+                lag.add_metric([self._service, worker.get_name()], value)
+        yield lag
         yield self._durations.metric(self._service)
 
 
@@ -163,8 +199,27 @@ class WorkerProcess:
         return self._clock() - self.last_turn
 
     def healthy(self) -> bool:
-        """True while the loop turned within `stall_seconds`."""
+        """True while the loop turned within `stall_seconds` (liveness)."""
         return self.last_turn_age() <= self.stall_seconds
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """(ready, JSON body): not ready when stalled or when a worker reports a problem."""
+        age = self.last_turn_age()
+        body: dict[str, object] = {"status": "ok", "last_turn_age": round(age, 3)}
+        if age > self.stall_seconds:
+            body.update(status="stalled", reason=f"the loop has not turned for {age:.1f} s")
+            return False, body
+        problems = {}
+        for worker in self._workers:
+            if isinstance(worker, ReportsHealth):
+                problem = worker.health_problem()
+                if problem:
+                    problems[worker.get_name()] = problem
+        if problems:
+            reason = "; ".join(f"{name}: {text}" for name, text in problems.items())
+            body.update(status="unavailable", reason=reason, workers=problems)
+            return False, body
+        return True, body
 
     # -- loop ------------------------------------------------------------------------------------
 
@@ -295,10 +350,13 @@ def _make_http_server(process: WorkerProcess, host: str, port: int) -> Threading
             if path == "/metrics":
                 self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
+                ready, body = process.readiness()
+                self._send(200 if ready else 503, json.dumps(body).encode(), "application/json")
+            elif path == "/livez":
                 age = process.last_turn_age()
-                ok = age <= process.stall_seconds
-                body = f'{{"status": "{"ok" if ok else "stalled"}", "last_turn_age": {age:.3f}}}'
-                self._send(200 if ok else 503, body.encode(), "application/json")
+                alive = age <= process.stall_seconds
+                live = {"status": "ok" if alive else "stalled", "last_turn_age": round(age, 3)}
+                self._send(200 if alive else 503, json.dumps(live).encode(), "application/json")
             else:
                 self._send(404, b'{"message": "not found"}', "application/json")
 
