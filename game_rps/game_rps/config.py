@@ -23,6 +23,8 @@ class Config:
     tick_seconds: float = 1.0
     event_stream_maxlen: int = events.DEFAULT_MAXLEN
     event_buffer_size: int = 100_000
+    #: ``/healthz`` answers 503 once buffered events have not been written for this long.
+    event_write_unhealthy_seconds: float = 10.0
     product_id: str = PRODUCT_ID
     serve_page: bool = True
 
@@ -40,4 +42,7 @@ class Config:
                 "EVENT_STREAM_MAXLEN", events.DEFAULT_MAXLEN, minimum=1
             ),
             event_buffer_size=settings.env_int("EVENT_BUFFER_SIZE", 100_000, minimum=1),
+            event_write_unhealthy_seconds=settings.env_float(
+                "EVENT_WRITE_UNHEALTHY_SECONDS", 10.0, minimum=0.001
+            ),
         )

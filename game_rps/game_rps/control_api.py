@@ -2,7 +2,8 @@
 
 Every game route needs ``Authorization: Bearer <GAME_SERVER_TOKEN>`` (401 otherwise); bodies are
 JSON objects whose fields are checked in the spec's order. Every error is JSON ``{"message"}`` with
-a 4xx status; `GET /healthz` and `GET /metrics` are open (probes and scrapers carry no secret).
+a 4xx status; `GET /healthz` (readiness), `GET /livez` (liveness) and `GET /metrics` are open
+(probes and scrapers carry no secret).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ log = logging.getLogger("game_rps.control_api")
 REGISTRY_KEY = web.AppKey("registry", GameRegistry)
 TOKEN_KEY = web.AppKey("service_token", str)
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
+UNHEALTHY_AFTER_KEY = web.AppKey("unhealthy_after", float)
+DEFAULT_UNHEALTHY_AFTER = 10.0
 
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/metrics"})
 MAX_BODY_BYTES = 64 * 1024
 MAX_USERNAME_CHARS = 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
@@ -160,18 +163,45 @@ async def remove_player(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Readiness: 200 when the events get written; 503 with a ``reason`` when the event stream's
+    Redis does not answer, or when buffered events have not been written for longer than
+    EVENT_WRITE_UNHEALTHY_SECONDS (games go on either way: this says "do not send me games")."""
     registry = _registry(request)
+    event_log = registry.event_log
+    reasons = []
     try:
         redis_ok = bool(await request.app[REDIS_KEY].ping())
-    except (RedisError, OSError):
+    except (RedisError, OSError) as exc:
         redis_ok = False
-    body = {
-        "status": "ok" if redis_ok else "unavailable",
-        "redis": redis_ok,
-        "games": len(registry),
-        "events_buffered": registry.event_log.buffered,
-    }
-    return web.json_response(body, status=200 if redis_ok else 503)
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        reasons.append(f"the event stream's Redis is unreachable ({error})")
+    else:
+        if not redis_ok:
+            reasons.append("the event stream's Redis did not answer the ping")
+    unwritten = event_log.unwritten_seconds
+    limit = request.app[UNHEALTHY_AFTER_KEY]
+    if unwritten > limit:
+        reasons.append(
+            f"events cannot be written for {unwritten:.1f} s "
+            f"({event_log.buffered} buffered, limit {limit:g} s)"
+        )
+    body: dict[str, Any] = {"status": "unavailable" if reasons else "ok"}
+    if reasons:
+        body["reason"] = "; ".join(reasons)
+    body.update(
+        redis=redis_ok,
+        games=len(registry),
+        events_buffered=event_log.buffered,
+        events_unwritten_seconds=round(unwritten, 1),
+        events_rejected=event_log.rejected_total,
+    )
+    return web.json_response(body, status=503 if reasons else 200)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """Liveness: answered by the event loop itself, without Redis, so it fails only when the
+    process is stuck (what a liveness probe restarts); a Redis outage is /healthz's business."""
+    return web.json_response({"status": "alive"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -182,12 +212,17 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_control_app(
-    registry: GameRegistry, service_token: str, redis_client: aioredis.Redis
+    registry: GameRegistry,
+    service_token: str,
+    redis_client: aioredis.Redis,
+    *,
+    unhealthy_after: float = DEFAULT_UNHEALTHY_AFTER,
 ) -> web.Application:
-    """The CONTROL_PORT app."""
+    """The CONTROL_PORT app; ``unhealthy_after``: EVENT_WRITE_UNHEALTHY_SECONDS."""
     app = web.Application(middlewares=[_errors, _auth], client_max_size=MAX_BODY_BYTES)
     app[REGISTRY_KEY] = registry
     app[TOKEN_KEY] = service_token
+    app[UNHEALTHY_AFTER_KEY] = unhealthy_after
     # /healthz pings through its own no-retry client: 503 at once when Redis is down, instead of
     # waiting behind the service client's retries or its busy connections.
     probe = probe_client(redis_client)
@@ -203,5 +238,6 @@ def create_control_app(
     app.router.add_post("/remove_game", remove_game)
     app.router.add_post("/remove_player", remove_player)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
     return app

@@ -71,6 +71,10 @@ def is_redis_trouble(exc: BaseException) -> bool:
     return isinstance(exc, (RedisError, OSError)) and not isinstance(exc, DataError)
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def loggable(value: object) -> str:
     """An id as it can go into a log line: itself when it keeps the stream's bounds, else a
     short ASCII rendering (a rejected event's id may be megabytes, or not even encodable)."""
@@ -174,7 +178,7 @@ class EventLog:
     def _reject(self, event: events.Event, exc: BaseException) -> None:
         self.rejected_total += 1
         self.metrics.events_rejected.inc()
-        error = f"{type(exc).__name__}: {exc}"
+        error = _describe(exc)
         self.rejected.append(RejectedEvent(event, error, time.time()))
         log.error(
             "event rejected, cannot be written to the stream",
@@ -231,8 +235,9 @@ class EventLog:
                 self.metrics.event_write_errors.inc()
                 if not self._redis_down:
                     log.warning(
-                        "event stream unreachable, buffering events",
-                        extra={"error": repr(exc), "buffered": len(self._buffer)},
+                        "event stream unavailable, buffering events",
+                        # not repr(exc): redis-py's leaves the message out
+                        extra={"error": _describe(exc), "buffered": len(self._buffer)},
                     )
                 self._redis_down = True
                 await asyncio.sleep(delay)
@@ -250,7 +255,7 @@ class EventLog:
             # Not Redis being away: one of these events cannot be written. Find it.
             log.warning(
                 "writing a batch of events failed, writing them one by one",
-                extra={"batch": len(batch), "error": f"{type(exc).__name__}: {exc}"},
+                extra={"batch": len(batch), "error": _describe(exc)},
             )
             await self._write_one_by_one(batch)
         else:
@@ -279,7 +284,7 @@ class EventLog:
         self.metrics.events_written.inc(len(written))
         self._last_progress = self._clock()
         if self._redis_down:
-            log.info("event stream reachable again", extra={"buffered": len(self._buffer)})
+            log.info("event stream available again", extra={"buffered": len(self._buffer)})
             self._redis_down = False
 
     def _take_head(self, pending: _Pending) -> None:

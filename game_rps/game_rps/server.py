@@ -69,7 +69,12 @@ class GameServer:
     async def start(self) -> None:
         self.event_log.start()
         self.control_port = await self._serve(
-            create_control_app(self.registry, self.config.game_server_token, self.redis),
+            create_control_app(
+                self.registry,
+                self.config.game_server_token,
+                self.redis,
+                unhealthy_after=self.config.event_write_unhealthy_seconds,
+            ),
             self.config.control_port,
         )
         self.ws_port = await self._serve(create_socket_app(self.registry), self.config.ws_port)

@@ -17,6 +17,7 @@ from conftest import (
     rock_beats_scissors,
     run,
     running_server,
+    seqs,
 )
 from game_rps.bot import ROCK, SCISSORS, always, is_round_event
 from game_rps.event_log import EventLog
@@ -223,7 +224,7 @@ def test_a_non_redis_error_writing_a_batch_sets_aside_only_the_event_that_fails(
     assert not any(r.exc_info for r in caplog.records)
 
 
-def test_redis_stopped_and_restarted_mid_game() -> None:
+def test_redis_stopped_and_restarted_mid_game(caplog: pytest.LogCaptureFixture) -> None:
     with RedisServer(appendonly=True) as server:
         url = f"{server.url}/9"
         stream = server.client(9, decode_responses=True)
@@ -245,14 +246,24 @@ def test_redis_stopped_and_restarted_mid_game() -> None:
                     assert result.winner_id == "alice"
                     assert h.server.event_log.buffered > 0
                     assert h.server.event_log.redis_down
-                    status, _ = await h.get("/healthz")
-                    assert status == 503
+                    status, text = await h.get("/healthz")
+                    assert status == 503 and "the event stream's Redis is unreachable" in text
+                    assert (await h.get("/livez"))[0] == 200  # nothing to restart
                     await asyncio.to_thread(server.start)
                     await h.flush()
                     await eventually(lambda: not h.server.event_log.redis_down)
                     assert written >= 9
                 return game_id
 
-        game_id = run(body())
+        with caplog.at_level(logging.INFO, logger="game_rps.event_log"):
+            game_id = run(body())
         assert entries(stream, game_id) == rock_beats_scissors(game_id)
+        assert seqs(stream, game_id) == list(range(1, len(rock_beats_scissors(game_id)) + 1))
         stream.close()
+    # one line when the stream went away, one when it was back: not one per retry, no traceback
+    records = [r for r in caplog.records if r.name == "game_rps.event_log"]
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        ("WARNING", "event stream unavailable, buffering events"),
+        ("INFO", "event stream available again"),
+    ]
+    assert "Connection" in records[0].__dict__["error"] and not records[0].exc_info

@@ -59,6 +59,8 @@ def test_server_process_serves_three_ports_and_stops_gracefully(stream: redis.Re
             async with aiohttp.ClientSession() as session:
                 async with session.get(control + "/healthz") as r:
                     assert r.status == 200
+                async with session.get(control + "/livez") as r:
+                    assert r.status == 200
                 async with session.get(f"http://127.0.0.1:{ports['client_port']}/") as r:
                     assert r.status == 200  # the web page, same process
                 game = {"gameId": "g-process", "userId": "host", "username": "HOST"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from typing import Any
 
@@ -590,6 +591,59 @@ def test_a_socket_user_id_the_stream_cannot_carry_is_refused(
         assert not any(bad in str(v) for bad in BAD_SOCKET_IDS for v in record.__dict__.values())
 
 
+def test_healthz_is_503_while_events_cannot_be_written_and_livez_stays_200(
+    stream_url: str, stream: redis.Redis, caplog: Any
+) -> None:
+    """Redis answers but refuses the writes (here the stream key holds a string: WRONGTYPE, as
+    an out-of-memory or read-only Redis would refuse them): past EVENT_WRITE_UNHEALTHY_SECONDS
+    /healthz says so with a reason; /livez does not care; both recover with the writes."""
+    stream.set("game_event_stream", "not a stream")
+
+    async def health(h: Any) -> tuple[int, dict[str, Any]]:
+        status, text = await h.get("/healthz")
+        return status, json.loads(text)
+
+    async def body() -> None:
+        async with running_server(stream_url, event_write_unhealthy_seconds=0.3) as h:
+            assert await health(h) == (
+                200,
+                {"status": "ok", "redis": True, "games": 0, "events_buffered": 0,
+                 "events_unwritten_seconds": 0.0, "events_rejected": 0},
+            )  # fmt: skip
+            game_id, token = await h.new_game("host", "guest")
+            async with h.bot(token, "host") as host:
+                await host.wait_for(lambda m: m["type"] == "player_joined")
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                while (await health(h))[0] == 200:
+                    assert loop.time() - started < 10, "never unhealthy"
+                    await asyncio.sleep(0.05)
+                assert loop.time() - started >= 0.25  # not before the threshold
+                status, reply = await health(h)
+                assert status == 503 and reply["status"] == "unavailable"
+                assert re.fullmatch(
+                    r"events cannot be written for \d+\.\d s \(1 buffered, limit 0\.3 s\)",
+                    reply["reason"],
+                ), reply
+                assert reply["redis"] is True and reply["events_buffered"] == 1
+                assert await h.get("/livez") == (200, '{"status": "alive"}')
+                stream.delete("game_event_stream")  # the writes go through again
+                await h.flush()
+                assert (await health(h))[0] == 200
+            await h.flush()
+        assert entries(stream, game_id)[0] == state(game_id, "creator_joined")
+
+    with caplog.at_level("INFO", logger="game_rps.event_log"):
+        run(body())
+    records = [r for r in caplog.records if r.name == "game_rps.event_log"]
+    messages = [r.getMessage() for r in records]
+    assert messages == [
+        "event stream unavailable, buffering events",
+        "event stream available again",
+    ]
+    assert "WRONGTYPE" in records[0].__dict__["error"] and not records[0].exc_info
+
+
 def test_healthz_is_503_when_redis_is_unreachable(stream: redis.Redis) -> None:
     async def body() -> None:
         from varcade_workers.testing import free_port
@@ -597,6 +651,11 @@ def test_healthz_is_503_when_redis_is_unreachable(stream: redis.Redis) -> None:
         async with running_server(f"redis://127.0.0.1:{free_port()}/9") as h:
             status, text = await h.get("/healthz")
             assert status == 503 and '"redis": false' in text
+            health = json.loads(text)
+            assert health["status"] == "unavailable"
+            assert health["reason"].startswith("the event stream's Redis is unreachable (")
+            # liveness is not about Redis: the process answers, so it is alive
+            assert await h.get("/livez") == (200, '{"status": "alive"}')
             probe = h.server._runners[0].app[REDIS_KEY]  # the control app's
             assert probe is not h.server.redis  # not the event log's client, with its retry
             kwargs = probe.connection_pool.connection_kwargs
