@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from conftest import CLIENT_TIMEOUT, DATA_DB, GAME_SERVER_TOKEN
 from matchmaker.curation import CurationWorker
 from matchmaker.game_servers import GameServerClient
 from matchmaker.games import CurationAction, Game, GameList, Product
+from matchmaker.repository import GameRepository
+from varcade_workers.redis_clients import redis_client
+from varcade_workers.testing import RedisServer
 
-from varcade_workers import events
+from varcade_workers import WorkerManager, events
 
 
 @pytest.fixture
@@ -137,3 +143,45 @@ def test_run_is_periodic(services, repo, game_server, clock):
     assert curation.run() == 0  # not due yet
     ticks[0] += 5
     assert curation.run() == 1
+
+
+def test_a_redis_outage_is_one_warning_then_one_info_line(game_server, clock, caplog):
+    """The worker process runs curation through a WorkerManager every 5 s: while Redis is down
+    that is one warning when the outage starts (no traceback, nothing more while it lasts) and
+    one info line when curation works again."""
+    caplog.set_level(logging.INFO)
+    ticks = [0.0]
+    with RedisServer(appendonly=True) as server:  # the game survives the restart
+        client = redis_client(f"{server.url}/{DATA_DB}")
+        repo = GameRepository(client)
+        servers = GameServerClient(GAME_SERVER_TOKEN, timeout=CLIENT_TIMEOUT)
+        curation = CurationWorker(repo, servers, ["exrps"], interval_seconds=5, clock=clock,
+                                  monotonic=lambda: ticks[0])  # fmt: skip
+        manager = WorkerManager().register_worker(curation)
+
+        def turn() -> int:
+            done = manager.run_workers()
+            ticks[0] += 5
+            return done
+
+        store(repo, game_server, clock, "g1", events.CREATED)
+        assert turn() == 0 and not curation.failing
+        server.stop()
+        clock.advance(60)  # g1 expires during the outage
+        assert [turn() for _ in range(6)] == [0] * 6  # 30 s of outage
+        assert curation.failing and curation.failing_since == 5.0 and curation.failed_runs == 6
+        assert curation.failing_for() == 30.0
+        server.start()
+        assert turn() == 1  # curation works again: the expired game is purged
+        assert not curation.failing and curation.failing_since is None
+        assert repo.get("exrps", "g1") is None
+        assert game_server.calls == [("/remove_game", {"gameId": "g1"})]
+        client.close()
+    unavailable = [r for r in caplog.records if "event=periodic_unavailable" in r.getMessage()]
+    recovered = [r for r in caplog.records if "event=periodic_recovered" in r.getMessage()]
+    assert len(unavailable) == 1 and len(recovered) == 1
+    assert unavailable[0].levelno == logging.WARNING and unavailable[0].exc_info is None
+    assert "worker=matchmaker-curation" in unavailable[0].getMessage()
+    assert "ConnectionError" in unavailable[0].getMessage()
+    assert recovered[0].levelno == logging.INFO and "failed_runs=6" in recovered[0].getMessage()
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
