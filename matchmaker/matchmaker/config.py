@@ -43,6 +43,8 @@ class Config:
     game_server_timeout: float = 3.0
     curation_interval: float = 5.0
     curation_batch: int = 100
+    #: How long the worker holds an event whose predecessor (by `seq`) has not been applied yet.
+    order_wait_seconds: float = 15.0
     #: EventStreamWorker tuning (STREAM_BATCH_SIZE, STREAM_BLOCK_MS, STREAM_CLAIM_IDLE_MS,
     #: STREAM_MAX_DELIVERIES), read by the library.
     stream: settings.StreamOptions = field(
@@ -67,6 +69,7 @@ class Config:
             ),
             curation_interval=settings.env_float("CURATION_INTERVAL_SECONDS", 5.0, minimum=0.01),
             curation_batch=settings.env_int("CURATION_BATCH", 100, minimum=1),
+            order_wait_seconds=settings.env_float("ORDER_WAIT_SECONDS", 15.0, minimum=0.0),
             stream=settings.stream_options(),
         )
 

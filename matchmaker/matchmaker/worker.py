@@ -21,7 +21,12 @@ def build_workers() -> list[AsyncWorker]:
         interval_seconds=config.curation_interval,
         batch=config.curation_batch,
     )
-    events = GameEventsWorker(config.event_stream_url, services.repository, **config.stream)
+    events = GameEventsWorker(
+        config.event_stream_url,
+        services.repository,
+        order_wait_seconds=config.order_wait_seconds,
+        **config.stream,
+    )
     return [events, curation]
 
 

@@ -10,7 +10,7 @@ from varcade_workers import settings
 
 VARIABLES = (
     "VARCADE_ENV", "VARCADE_REDIS", "REDIS_URL", "EVENT_STREAM_URL", "JWT_SECRET",
-    "GAME_SERVER_TOKEN", "GAME_SERVERS", "CORS_ORIGINS", "STREAM_MAX_DELIVERIES",
+    "GAME_SERVER_TOKEN", "GAME_SERVERS", "CORS_ORIGINS", "STREAM_MAX_DELIVERIES", "ORDER_WAIT_SECONDS",
 )  # fmt: skip
 
 
@@ -123,3 +123,12 @@ def test_duplicate_products_are_refused():
     entry = {"product_id": "x", "game_server_url": "http://x", "game_socket_url": "x:1"}
     with pytest.raises(ConfigError, match="twice"):
         parse_products([entry, entry])
+
+
+def test_order_wait_from_the_environment(monkeypatch):
+    assert Config.from_env().order_wait_seconds == 15.0
+    monkeypatch.setenv("ORDER_WAIT_SECONDS", "2.5")
+    assert Config.from_env().order_wait_seconds == 2.5
+    monkeypatch.setenv("ORDER_WAIT_SECONDS", "-1")
+    with pytest.raises(ConfigError, match="ORDER_WAIT_SECONDS"):
+        Config.from_env()
