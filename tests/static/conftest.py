@@ -13,7 +13,8 @@ from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
 # The workplace's shared documents beside the checkout; a checkout without them (GitHub Actions)
-# reads the copies the repository carries, which test_contract_copies keeps identical.
+# reads the copies the repository carries, which test_contract_copies keeps to the originals plus
+# additions.
 CONTRACT_COPIES = ROOT / "docs" / "contract"
 SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").is_dir() else CONTRACT_COPIES
 SERVICES = ("matchmaker", "stats_tracker", "game_rps")
