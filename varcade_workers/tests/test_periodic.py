@@ -211,3 +211,17 @@ def test_a_real_redis_stopped_and_restarted(caplog: pytest.LogCaptureFixture) ->
     [info] = records(caplog, "periodic_recovered")
     assert "failed_runs=5" in info.getMessage()
     assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+def test_health_problem_only_after_failing_past_the_threshold() -> None:
+    clock = FakeClock(1000.0)
+    down = redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    job = Flaky(clock, [down] * 10 + [None])
+    manager = WorkerManager().register_worker(job)
+    turns(manager, clock, 2)
+    assert job.health_problem() is None  # a blip
+    turns(manager, clock, 6)
+    problem = job.health_problem() or ""
+    assert problem.startswith("failing for 40.0 s (8 runs)") and "Connection refused" in problem
+    turns(manager, clock, 3)
+    assert job.health_problem() is None  # recovered

@@ -51,10 +51,12 @@ class PeriodicWorker(AsyncWorker):
         *,
         clock: Callable[[], float] = time.monotonic,
         name: str | None = None,
+        unhealthy_after_s: float = 30.0,
     ) -> None:
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
         self.interval_seconds = float(interval_seconds)
+        self.unhealthy_after_s = unhealthy_after_s
         self._clock = clock
         self._name = name
         self._next_due = clock()
@@ -86,6 +88,13 @@ class PeriodicWorker(AsyncWorker):
         if self.failing_since is None:
             return None
         return max(0.0, self._clock() - self.failing_since)
+
+    def health_problem(self) -> str | None:
+        """Why this worker is not ready (its runs have failed for `unhealthy_after_s`), or None."""
+        failing = self.failing_for()
+        if failing is None or failing <= self.unhealthy_after_s:
+            return None
+        return f"failing for {failing:.1f} s ({self.failed_runs} runs): {self.last_error}"
 
     def run(self) -> int:
         now = self._clock()

@@ -295,7 +295,7 @@ class EventStreamWorker(AsyncWorker):
             if not pending:
                 self.redis.xgroup_delconsumer(self.stream, self.group, self.consumer)
         except (*_CONNECTION_ERRORS, redis.ResponseError) as exc:
-            logger.warning("event=close_failed worker=%s error=%r", self.get_name(), exc)
+            logger.warning("event=close_failed worker=%s error=%r", self.get_name(), _describe(exc))
 
     def flush_acks(self) -> None:
         """Ack the handled events whose ack was waiting to ride with the next read."""
@@ -682,7 +682,7 @@ class EventStreamWorker(AsyncWorker):
                     self._deferred[event_id] = fields
                     deferred += 1
                 elif isinstance(error, DeadLetter) or count >= self.max_deliveries:
-                    dead.append((event_id, fields, count, f"{type(error).__name__}: {error}"))
+                    dead.append((event_id, fields, count, _describe(error)))
                 else:
                     self.stats.failed += 1
                     logger.warning(
@@ -690,7 +690,7 @@ class EventStreamWorker(AsyncWorker):
                         self.get_name(),
                         event_id,
                         count,
-                        error,
+                        _describe(error),
                     )
             if deferred:
                 self._next_deferred = self._clock() + self.defer_retry_s
@@ -822,7 +822,7 @@ class EventStreamWorker(AsyncWorker):
             self.get_name(),
             self._failures,
             delay,
-            exc,
+            _describe(exc),
         )
         # A read whose reply was lost left entries pending for us: read them first.
         self._read_own = True
@@ -853,3 +853,8 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def _field(fields: Mapping[Any, Any], name: str) -> str:
     value = fields.get(name, fields.get(name.encode(), ""))
     return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
+
+
+def _describe(exc: BaseException) -> str:
+    """``"<type>: <message>"`` (redis-py 8's repr of its errors drops the message)."""
+    return f"{type(exc).__name__}: {exc}"

@@ -174,7 +174,9 @@ def init_flask_app(
         try:
             probe.ping()
         except Exception as exc:  # any failure to reach Redis means unhealthy, never a 500
-            log.warning("healthz: redis unreachable", extra={"error": repr(exc)})
+            log.warning(
+                "healthz: redis unreachable", extra={"error": f"{type(exc).__name__}: {exc}"}
+            )
             return jsonify(message=f"redis unreachable: {type(exc).__name__}"), 503
         return jsonify(status="ok")
 
