@@ -198,17 +198,6 @@ class WrongGame:
         return f"{self.game_id}: expected {want}; found {got}"
 
 
-def parse_stream(client: redis.Redis, stream: str = "game_event_stream") -> list[events.Event]:
-    """Every valid event of the stream in stream order (others skipped)."""
-    out: list[events.Event] = []
-    for _, fields in client.xrange(stream):
-        try:
-            out.append(events.parse_event(fields))
-        except events.MalformedEvent:
-            continue
-    return out
-
-
 def compare(
     repository: GameRepository,
     initial: Mapping[str, Game],

@@ -20,6 +20,7 @@ from tools.chaos.context import MATCHMAKER_WORKER, ChaosRun
 from tools.chaos.groups import TakeoverWatch, holds_entries, wait_consumed
 from tools.chaos.killer import Killer, takeover_figures
 from tools.chaos.report import StepResult, must_be, shown
+from tools.chaos.stream_io import parse_stream
 from tools.chaos.writer import PacedWriter
 
 STEP = "1-matchmaker-order"
@@ -86,9 +87,7 @@ def run(ctx: ChaosRun) -> StepResult:
         say(f"group consumed the stream: {done} after {waited:.1f}s ({states[0].describe()})")
         time.sleep(watch.interval * 3)
         watch.stop()
-        wrong = lobby_model.compare(
-            repository, initial, lobby_model.parse_stream(stream), time.time()
-        )
+        wrong = lobby_model.compare(repository, initial, parse_stream(stream), time.time())
         curated = count_curated(arcade.fleet.log_path(MATCHMAKER_WORKER))
     for game in wrong[:5]:
         say(f"wrong game {game.describe()}")
