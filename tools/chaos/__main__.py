@@ -26,6 +26,7 @@ from tools.chaos.report import StepResult, summary_table
 STEPS: dict[str, tuple[str, str]] = {
     "1": ("step_matchmaker_order", "matchmaker order under SIGKILL"),
     "2": ("step_stats_once", "stats exactly-once and order under SIGKILL"),
+    "3": ("step_replicas", "two replicas of each worker, with kills"),
 }
 
 
