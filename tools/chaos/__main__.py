@@ -28,6 +28,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "2": ("step_stats_once", "stats exactly-once and order under SIGKILL"),
     "3": ("step_replicas", "two replicas of each worker, with kills"),
     "4": ("step_game_server", "game server SIGKILL / SIGSTOP"),
+    "5": ("step_redis_restart", "Redis restart under running services"),
 }
 
 
