@@ -85,3 +85,58 @@ def test_bad_level_names_the_variable() -> None:
 )
 def test_format_value(value: object, text: str) -> None:
     assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("a\x00b", '"a\\x00b"'),  # C0 control
+        ("\x1b[31mred", '"\\x1b[31mred"'),  # a terminal escape sequence
+        ("del\x7f", '"del\\x7f"'),
+        ("nel\x85csi\x9b", '"nel\\x85csi\\x9b"'),  # C1 controls
+        ("bob\u202eevil", '"bob\\u202eevil"'),  # right-to-left override
+        ("\u2066iso\u2069", '"\\u2066iso\\u2069"'),  # bidi isolates
+        ("zero\u200bwidth\u200d\ufeff", '"zero\\u200bwidth\\u200d\\ufeff"'),
+        ("line\u2028para\u2029", '"line\\u2028para\\u2029"'),  # Unicode line breaks
+        ("lone\ud800", '"lone\\ud800"'),  # a lone surrogate (from JSON "\ud800")
+        ("tag\U000e0041", '"tag\\U000e0041"'),  # a tag character (format, astral)
+        ("a\nb\r\tc", '"a\\nb\\r\\tc"'),
+        ("back\\x00slash", '"back\\\\x00slash"'),  # a literal backslash stays unambiguous
+        ("é ж 🎮", '"é ж 🎮"'),  # printable non-ASCII text is kept as it is
+        ("café", "café"),
+    ],
+)
+def test_format_value_escapes_every_non_printable_character(value: str, text: str) -> None:
+    assert format_value(value) == text
+
+
+HOSTILE = "x\x00\x1b]0;pwn\x07\x85\u202e\u200b\u2028\ud800\ufeff\r\ny"
+
+
+def test_hostile_message_and_fields_stay_one_printable_line() -> None:
+    out = io.StringIO()
+    setup_logging("svc", stream=out)
+    logging.getLogger("z").warning(
+        "refused %s", HOSTILE, extra={"user_id": HOSTILE, "username": f"a {HOSTILE}"}
+    )
+    line = out.getvalue()
+    assert line.endswith("\n") and line.count("\n") == 1
+    body = line[:-1]
+    assert body.isprintable()  # no control, format, separator or surrogate character is left
+    body.encode("utf-8")  # strict: a lone surrogate would raise here
+    escaped = "x\\x00\\x1b]0;pwn\\x07\\x85\\u202e\\u200b\\u2028\\ud800\\ufeff\\r\\ny"
+    assert f'msg="refused {escaped}"' in body
+    assert f'user_id="{escaped}"' in body
+    assert f'username="a {escaped}"' in body
+
+
+def test_exception_text_is_escaped_too() -> None:
+    out = io.StringIO()
+    setup_logging("svc", stream=out)
+    try:
+        raise ValueError(f"bad id {HOSTILE}")
+    except ValueError:
+        logging.getLogger("z").exception("failed")
+    line = out.getvalue()
+    assert line.count("\n") == 1 and line[:-1].isprintable()
+    assert "bad id x\\x00\\x1b]0;pwn" in line

@@ -10,6 +10,10 @@
 
 Fields given with ``extra=`` are appended in the order given. A traceback is folded into the same
 line (``exc="..."`` with escaped newlines), so that one event stays one line for log collectors.
+Text that came from outside (a ``user_id``, a JWT claim, a header) cannot forge or hide log content:
+every non-printable character of a message or value (controls, bidi overrides, zero-width and other
+format characters, line separators, lone surrogates) is written as an escape such as ``\\x1b`` or
+``\\u202e``.
 """
 
 from __future__ import annotations
@@ -40,14 +44,31 @@ def format_value(value: object) -> str:
     return _quote(text)
 
 
+_SHORT_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(char: str) -> str:
+    """``\\n``, ``\\r``, ``\\t``, else Python's ``\\xNN`` / ``\\uNNNN`` / ``\\UNNNNNNNN``."""
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
 def _quote(text: str) -> str:
-    escaped = (
-        text.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
+    """Quoted and escaped so that a value can neither end the line nor the value, nor hide or
+    reorder what a terminal or log viewer shows: every non-printable character (C0/C1 controls,
+    ESC sequences, bidi overrides and isolates, zero-width and other format characters, line and
+    paragraph separators, lone surrogates, unassigned code points) is written as an escape;
+    printable text, ASCII space and non-ASCII letters included, stays as it is."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    if not escaped.isprintable():  # the common case (printable text) skips the per-character pass
+        escaped = "".join(c if c.isprintable() else _escape_char(c) for c in escaped)
     return f'"{escaped}"'
 
 
