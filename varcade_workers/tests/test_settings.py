@@ -186,3 +186,61 @@ def test_cors_origins_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.cors_origins() == ("http://127.0.0.1:8090", "http://localhost:8090")
     monkeypatch.setenv("CORS_ORIGINS", " https://a.example , ,https://b.example")
     assert settings.cors_origins() == ("https://a.example", "https://b.example")
+
+
+def test_secret_minimum_length_is_enforced_in_production_only(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    short = "x" * (settings.MIN_SECRET_BYTES - 1)
+    clean_env.setenv("GAME_SERVER_TOKEN", short)
+    for env in ("development", "test"):
+        clean_env.setenv("VARCADE_ENV", env)
+        assert settings.secret("GAME_SERVER_TOKEN", "dev", min_bytes=32) == short
+    clean_env.setenv("VARCADE_ENV", "production")
+    with pytest.raises(ConfigError) as refused:
+        settings.secret("GAME_SERVER_TOKEN", "dev", min_bytes=settings.MIN_SECRET_BYTES)
+    assert str(refused.value) == (
+        "GAME_SERVER_TOKEN is too short for production (31 bytes, at least 32)"
+    )
+    assert short not in str(refused.value)  # the message never shows the secret
+    assert settings.secret("GAME_SERVER_TOKEN", "dev") == short  # no minimum unless asked
+    exact = "y" * 32
+    clean_env.setenv("GAME_SERVER_TOKEN", exact)
+    assert settings.secret("GAME_SERVER_TOKEN", "dev", min_bytes=32) == exact
+
+
+def test_secret_minimum_counts_utf8_bytes(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("VARCADE_ENV", "production")
+    clean_env.setenv("JWT_SECRET", "é" * 16)  # 16 characters, 32 bytes
+    assert settings.secret("JWT_SECRET", "dev", min_bytes=32) == "é" * 16
+    clean_env.setenv("JWT_SECRET", "é" * 15 + "e")  # 31 bytes
+    with pytest.raises(ConfigError, match=r"JWT_SECRET is too short .*31 bytes"):
+        settings.secret("JWT_SECRET", "dev", min_bytes=32)
+
+
+def test_secret_minimum_does_not_hide_the_other_refusals(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("VARCADE_ENV", "production")
+    with pytest.raises(ConfigError, match="must be set in production"):
+        settings.secret("JWT_SECRET", "dev", min_bytes=32)
+    clean_env.setenv("JWT_SECRET", settings.DEV_JWT_SECRET)  # long enough, but public
+    with pytest.raises(ConfigError, match="must not be the development default"):
+        settings.secret("JWT_SECRET", settings.DEV_JWT_SECRET, min_bytes=32)
+
+
+def test_distinct_secrets_refuses_equal_secrets_in_production(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    same = "s" * 40
+    settings.distinct_secrets(JWT_SECRET=same, GAME_SERVER_TOKEN=same)  # development: no check
+    clean_env.setenv("VARCADE_ENV", "test")
+    settings.distinct_secrets(JWT_SECRET=same, GAME_SERVER_TOKEN=same)
+    clean_env.setenv("VARCADE_ENV", "production")
+    settings.distinct_secrets(JWT_SECRET=same, GAME_SERVER_TOKEN="t" * 40)
+    settings.distinct_secrets()
+    settings.distinct_secrets(JWT_SECRET=same)
+    with pytest.raises(ConfigError) as refused:
+        settings.distinct_secrets(JWT_SECRET=same, OTHER="u" * 40, GAME_SERVER_TOKEN=same)
+    assert str(refused.value) == (
+        "JWT_SECRET and GAME_SERVER_TOKEN must be different secrets in production"
+    )
+    assert same not in str(refused.value)

@@ -27,10 +27,12 @@ __all__ = [
     "DEV_GAME_SERVER_TOKEN",
     "DEV_JWT_SECRET",
     "ENVIRONMENTS",
+    "MIN_SECRET_BYTES",
     "STREAM_DEFAULTS",
     "ConfigError",
     "StreamOptions",
     "cors_origins",
+    "distinct_secrets",
     "env_float",
     "env_int",
     "env_json",
@@ -167,18 +169,48 @@ def redis_url(name: str, db: int) -> str:
     return url
 
 
-def secret(name: str, development_default: str) -> str:
+#: The shortest secret worth the name: 32 bytes, 256 bits, what HMAC-SHA256 (HS256) wants as a key
+#: (``python3 -c "import secrets; print(secrets.token_hex(32))"`` prints 64 characters).
+MIN_SECRET_BYTES: Final = 32
+
+
+def secret(name: str, development_default: str, *, min_bytes: int = 0) -> str:
     """A secret: in production it must be set and differ from the development default (and from
     :data:`DEV_JWT_SECRET` / :data:`DEV_GAME_SERVER_TOKEN`); elsewhere the development default
-    stands in, so ``make run`` works with no configuration."""
+    stands in, so ``make run`` works with no configuration.
+
+    ``min_bytes`` (e.g. :data:`MIN_SECRET_BYTES`): in production, a value shorter than this many
+    UTF-8 bytes is refused too (:class:`ConfigError` naming the variable and both lengths, never
+    the value). Outside production short values are accepted (tests use them). 0: no minimum.
+    """
     value = _raw(name)
     if environment() == "production":
         if value is None:
             raise ConfigError(f"{name} must be set in production")
         if value == development_default or value in _DEVELOPMENT_SECRETS:
             raise ConfigError(f"{name} must not be the development default in production")
+        size = len(value.encode("utf-8", "surrogateescape"))
+        if size < min_bytes:
+            raise ConfigError(
+                f"{name} is too short for production ({size} bytes, at least {min_bytes})"
+            )
         return value
     return development_default if value is None else value
+
+
+def distinct_secrets(**secrets: str) -> None:
+    """In production, refuse two of the given secrets being equal: ``distinct_secrets(
+    JWT_SECRET=config.jwt_secret, GAME_SERVER_TOKEN=config.game_server_token)`` raises
+    :class:`ConfigError` naming both variables (never the value) when they are the same, since
+    whoever holds one would then hold the other. Outside production it checks nothing."""
+    if environment() != "production":
+        return
+    seen: dict[str, str] = {}
+    for name, value in secrets.items():
+        other = seen.get(value)
+        if other is not None:
+            raise ConfigError(f"{other} and {name} must be different secrets in production")
+        seen[value] = name
 
 
 class StreamOptions(TypedDict):
