@@ -17,11 +17,15 @@ Example (a service's ``config.py``)::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 from typing import Any, Final, Literal, TypedDict, cast
+from urllib.parse import urlsplit
 
 __all__ = [
+    "ANY_ORIGIN",
     "DEFAULT_CORS_ORIGINS",
     "DEFAULT_REDIS",
     "DEV_GAME_SERVER_TOKEN",
@@ -31,6 +35,7 @@ __all__ = [
     "STREAM_DEFAULTS",
     "ConfigError",
     "StreamOptions",
+    "bind_host",
     "cors_origins",
     "distinct_secrets",
     "env_float",
@@ -39,6 +44,7 @@ __all__ = [
     "env_list",
     "env_str",
     "environment",
+    "exact_origin",
     "is_production",
     "redis_url",
     "secret",
@@ -134,9 +140,88 @@ def env_list(name: str, default: list[str] | tuple[str, ...]) -> list[str]:
 DEFAULT_CORS_ORIGINS: Final = ("http://127.0.0.1:8090", "http://localhost:8090")
 
 
-def cors_origins() -> tuple[str, ...]:
-    """``CORS_ORIGINS``: the browser origins allowed to call an HTTP API."""
-    return tuple(env_list("CORS_ORIGINS", DEFAULT_CORS_ORIGINS))
+#: ``CORS_ORIGINS=*`` on its own: any origin, outside production only (a development convenience).
+ANY_ORIGIN: Final = "*"
+
+# A host name as browsers put it in an origin (lowercase; no wildcard, no user, no path).
+_LABEL: Final = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME: Final = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def exact_origin(text: str, variable: str = "CORS_ORIGINS") -> str:
+    """One browser origin, ``scheme://host[:port]`` (http or https; a host name, an IPv4 address or
+    a bracketed IPv6 address; no path, query, fragment, user or wildcard), lowercased and without
+    its scheme's default port, as a browser sends it in ``Origin``. Anything else raises
+    :class:`ConfigError` naming ``variable``."""
+    value = text.strip()
+    problem = (
+        f"{variable}: {value!r} is not an origin: give scheme://host[:port] exactly "
+        "(e.g. https://arcade.example.com or http://127.0.0.1:8090), without a path or a wildcard"
+    )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(problem) from None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise ConfigError(problem)
+    if ":" in host:  # IPv6, written in brackets
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError(problem) from None
+        written = f"[{host}]"
+    elif _HOST_NAME.fullmatch(host):
+        written = host
+    else:
+        raise ConfigError(problem)
+    with_port = written if port is None else f"{written}:{port}"
+    # Whatever else the text holds (a path, "?", "#", "user@", an empty port) makes it differ.
+    if value.lower() != f"{scheme}://{with_port}":
+        raise ConfigError(problem)
+    return f"{scheme}://{written if port == _DEFAULT_PORTS[scheme] else with_port}"
+
+
+def cors_origins(name: str = "CORS_ORIGINS") -> tuple[str, ...]:
+    """``CORS_ORIGINS``: the browser origins allowed to call an HTTP API, comma-separated, each an
+    exact origin (:func:`exact_origin`: compared whole, never as a prefix or a pattern).
+
+    A lone ``*`` means any origin, outside production only (a development convenience); ``*`` in
+    production, ``*`` beside other entries and any entry that is not an origin raise
+    :class:`ConfigError` naming the variable."""
+    values = env_list(name, DEFAULT_CORS_ORIGINS)
+    if ANY_ORIGIN in values:
+        if is_production():
+            raise ConfigError(
+                f"{name} must list exact origins in production; '*' (any origin) is refused"
+            )
+        if len(values) > 1:
+            raise ConfigError(f"{name}: '*' (any origin, development only) must be the only entry")
+        return (ANY_ORIGIN,)
+    return tuple(dict.fromkeys(exact_origin(value, name) for value in values))
+
+
+def bind_host(name: str = "BIND_HOST") -> str:
+    """The address a server listens on: ``BIND_HOST`` for the HTTP APIs (gunicorn),
+    ``METRICS_HOST`` for a worker's ``/metrics`` and ``/healthz``.
+
+    Unset: loopback (``127.0.0.1``) in development and test, so that nothing else on the network
+    reaches a developer's arcade; all interfaces (``0.0.0.0``) in production, where a container's
+    port must be reachable by its proxy or orchestrator. An IP address (IPv6 without brackets) or a
+    host name; anything else raises :class:`ConfigError` naming the variable."""
+    default = "0.0.0.0" if is_production() else "127.0.0.1"
+    value = env_str(name, default).strip()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(value.lower()):
+            raise ConfigError(
+                f"{name} must be an IP address or a host name (e.g. 127.0.0.1 or 0.0.0.0), "
+                f"got {value!r}"
+            ) from None
+    return value
 
 
 def env_json(name: str, default: Any) -> Any:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ from prometheus_client import multiprocess as prom_multiprocess
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from varcade_workers import settings
 from varcade_workers.redis_clients import probe_client
 
 __all__ = ["OTHER_PRODUCT", "init_flask_app", "metrics_payload"]
@@ -83,6 +85,24 @@ def metrics_payload() -> tuple[bytes, str]:
     return prometheus_client.generate_latest(), CONTENT_TYPE_LATEST
 
 
+def _cors_origins(cors_origins: Iterable[str]) -> str | list[re.Pattern[str]]:
+    """What flask-cors gets: each origin as a whole-string pattern, or ``"*"`` for a lone ``*``
+    outside production. Anything that is not an exact origin raises ConfigError.
+
+    flask-cors takes a string holding ``*``, ``[`` or ``?`` for a regular expression and matches
+    it as a prefix: ``https://*.example.com`` let ``https://xexample.com.attacker.net`` in (and not
+    ``https://a.example.com``)."""
+    origins = [origin.strip() for origin in cors_origins if origin and origin.strip()]
+    if settings.ANY_ORIGIN in origins:
+        if settings.is_production() or len(origins) > 1:
+            raise settings.ConfigError(
+                "CORS origins: '*' (any origin) is only allowed alone, outside production"
+            )
+        return settings.ANY_ORIGIN
+    exact = dict.fromkeys(settings.exact_origin(origin, "CORS origins") for origin in origins)
+    return [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in exact]
+
+
 def init_flask_app(
     app: Flask,
     *,
@@ -93,15 +113,19 @@ def init_flask_app(
 ) -> Flask:
     """Add JSON errors, CORS, ``GET /healthz``, request metrics and ``GET /metrics`` to ``app``.
 
+    ``cors_origins``: exact origins (``scheme://host[:port]``, e.g. from
+    :func:`varcade_workers.settings.cors_origins`), each compared whole with a request's
+    ``Origin``; a lone ``"*"`` allows any origin outside production. Anything else (a pattern, a
+    path, ``*`` in production) raises :class:`~varcade_workers.settings.ConfigError`.
+
     ``product_ids``: the valid product ids, if known; the ``product_id`` label of any other value is
     :data:`OTHER_PRODUCT`, so requests for made-up products cannot create unbounded label values.
     Without it, a product id is used as a label only on a response below 400 (the service accepted
     it).
     """
-    origins = [origin for origin in cors_origins if origin]
     CORS(
         app,
-        origins="*" if "*" in origins else origins,
+        origins=_cors_origins(cors_origins),
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
