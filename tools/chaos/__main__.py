@@ -29,6 +29,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "3": ("step_replicas", "two replicas of each worker, with kills"),
     "4": ("step_game_server", "game server SIGKILL / SIGSTOP"),
     "5": ("step_redis_restart", "Redis restart under running services"),
+    "6": ("step_poison", "poison entries and the dead-letters CLI"),
 }
 
 
