@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -165,7 +166,7 @@ class WorkerProcess:
         *,
         service: str,
         metrics_port: int = 0,
-        metrics_host: str = "0.0.0.0",
+        metrics_host: str = "127.0.0.1",
         stall_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -285,13 +286,20 @@ def serve(
     metrics_port: int = 0,
     stall_seconds: float = 60.0,
     on_ready: Callable[[WorkerProcess], None] | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> int:
     """Run the loop with its HTTP endpoint until `stop` is set; returns the exit status (0)."""
     process = WorkerProcess(
-        workers, service=service, metrics_port=metrics_port, stall_seconds=stall_seconds
+        workers,
+        service=service,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        stall_seconds=stall_seconds,
     )
     process.start_http()
-    logger.info("event=metrics_listening service=%s port=%d", service, process.port)
+    logger.info(
+        "event=metrics_listening service=%s host=%s port=%d", service, metrics_host, process.port
+    )
     if on_ready is not None:
         on_ready(process)
     try:
@@ -316,15 +324,19 @@ def run_worker_process(
     `workers` may be a function that builds them: it then runs after logging is set up, so a
     bad environment variable (`ConfigError`) is one log line naming it and exit status 2, not a
     traceback.
+
+    `/metrics`, `/healthz` and `/livez` listen on `METRICS_HOST` (`settings.bind_host`: 127.0.0.1
+    outside production, 0.0.0.0 in production) and `METRICS_PORT` (default `metrics_port`).
     """
     setup_logging(service)
-    if callable(workers):
-        try:
+    try:
+        metrics_host = settings.bind_host("METRICS_HOST")
+        if callable(workers):
             workers = workers()
-        except settings.ConfigError as exc:
-            logger.error("event=bad_configuration service=%s error=%r", service, str(exc))
-            logging.shutdown()
-            sys.exit(2)
+    except settings.ConfigError as exc:
+        logger.error("event=bad_configuration service=%s error=%r", service, str(exc))
+        logging.shutdown()
+        sys.exit(2)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -336,7 +348,13 @@ def run_worker_process(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    status = serve(workers, stop, service=service, metrics_port=_metrics_port(metrics_port))
+    status = serve(
+        workers,
+        stop,
+        service=service,
+        metrics_port=_metrics_port(metrics_port),
+        metrics_host=metrics_host,
+    )
     logging.shutdown()
     sys.exit(status)
 
@@ -370,6 +388,11 @@ def _make_http_server(process: WorkerProcess, host: str, port: int) -> Threading
         def log_message(self, format: str, *args: object) -> None:
             return None  # probes every few seconds would drown the logs
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
