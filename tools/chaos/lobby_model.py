@@ -46,8 +46,16 @@ def new_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def game_script(rng: random.Random, product_id: str = PRODUCT_ID) -> GameScript:
-    """One game's events as its game server writes them (seq set), with random detours."""
+def game_script(
+    rng: random.Random,
+    product_id: str = PRODUCT_ID,
+    *,
+    rejoins: int | None = None,
+    ending: str | None = None,
+) -> GameScript:
+    """One game's events as its game server writes them (seq set), with random detours:
+    `rejoins` times the guest drops and connects again (random 0-2 when None), and one of
+    `ENDINGS` (random when None)."""
     game_id = new_id(rng)
     host, guest = f"host-{game_id[:8]}", f"guest-{game_id[:8]}"
     script: list[events.Event] = []
@@ -65,14 +73,14 @@ def game_script(rng: random.Random, product_id: str = PRODUCT_ID) -> GameScript:
     add(events.FighterSelected, host, rng.choice(FIGHTERS))
     add(events.StateChange, events.ALL_PLAYERS_JOINED)
     add(events.FighterSelected, guest, rng.choice(FIGHTERS))
-    ending = rng.choice(ENDINGS)
+    ending = ending or rng.choice(ENDINGS)
     if ending == "all_players_joined":
         return GameScript(game_id, host, guest, tuple(script))
     add(events.PlayerReady, host)
     add(events.PlayerReady, guest)
     add(events.StateChange, events.IN_PROGRESS)
     battle(rng.randint(0, 2))
-    for _ in range(rng.choice((0, 1, 1, 2))):  # the guest drops and connects again
+    for _ in range(rng.choice((0, 1, 1, 2)) if rejoins is None else rejoins):
         add(events.PlayerDisconnect, guest)
         add(events.StateChange, events.ALL_PLAYERS_JOINED)
         add(events.PlayerReady, guest)
