@@ -272,6 +272,7 @@ def gunicorn_server(tmp_path: Path, redis_base: str) -> Iterator[tuple[str, Path
         **os.environ,
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "1",  # one request at a time per worker: both workers answer some
         "PROMETHEUS_MULTIPROC_DIR": str(prom),
         "TEST_REDIS": f"{redis_base}/3",
     }

@@ -5,8 +5,18 @@
     os.environ.setdefault("PORT", "5050")          # the service's default port
     from varcade_workers.gunicorn_conf import *   # noqa: E402,F403
 
-Settings (environment): bind ``0.0.0.0:$PORT``; ``WEB_CONCURRENCY`` workers (default 2);
-``GUNICORN_TIMEOUT`` seconds (default 30); access log on stdout, one key=value line per request.
+Settings (environment): bind ``$BIND_HOST:$PORT`` (``BIND_HOST``: 127.0.0.1 in development and
+test, 0.0.0.0 in production, see :func:`varcade_workers.settings.bind_host`); ``WEB_CONCURRENCY``
+worker processes (default 2), each a threaded worker with ``GUNICORN_THREADS`` threads (default 4;
+:class:`varcade_workers.gunicorn_worker.ThreadWorker`: gthread that gives a request a thread only
+once its line and headers have arrived, within ``GUNICORN_REQUEST_READ_TIMEOUT`` seconds, default
+10, and answers its own errors in JSON); kept-alive connections wait ``GUNICORN_KEEPALIVE`` seconds
+(default 5; 0: no keep-alive) for their next request in the worker's poller, not in a thread;
+``GUNICORN_TIMEOUT`` seconds (default 30) before a silent worker is restarted; access log on stdout,
+one key=value line per request.
+
+Threads share the app, so what a request touches must be thread-safe: the services' redis-py
+clients are (a connection pool; a pipeline is made per use), request state lives in Flask's ``g``.
 
 Metrics across workers: each gunicorn worker is a process with its own counters, so a plain
 ``/metrics`` would report whichever worker answered. prometheus_client's multiprocess mode keeps
@@ -27,7 +37,8 @@ import shutil
 import tempfile
 from typing import Any
 
-from varcade_workers.settings import env_int
+from varcade_workers.gunicorn_worker import request_read_timeout
+from varcade_workers.settings import bind_host, env_int
 
 __all__ = [
     "access_log_format",
@@ -37,8 +48,11 @@ __all__ = [
     "control_socket_disable",
     "errorlog",
     "graceful_timeout",
+    "keepalive",
     "on_exit",
+    "threads",
     "timeout",
+    "worker_class",
     "workers",
 ]
 
@@ -59,8 +73,19 @@ def _multiproc_dir() -> tuple[str, bool]:
 
 _PROMETHEUS_DIR, _CREATED_DIR = _multiproc_dir()
 
-bind = [f"0.0.0.0:{env_int('PORT', 8000, minimum=1)}"]
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+bind = [_address(bind_host("BIND_HOST"), env_int("PORT", 8000, minimum=1))]
 workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
+# gthread, but a request gets a thread only once its head has arrived (slow clients wait in the
+# worker's poller, not in a thread), and gunicorn's own 400/414/431 answers are JSON.
+worker_class = "varcade_workers.gunicorn_worker.ThreadWorker"
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+keepalive = env_int("GUNICORN_KEEPALIVE", 5, minimum=0)
+request_read_timeout()  # read here too, so that a bad value stops the master, not every worker
 timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
 # gunicorn 25+ opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl), so every
