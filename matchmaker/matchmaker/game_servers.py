@@ -6,6 +6,7 @@ GameServerError, which the API turns into a 400 for the player and curation logs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -17,6 +18,17 @@ class GameServerError(Exception):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A game server's answer to create_game or join_game: the game's token (stored with the game,
+    the same for both players) and the player's own seat token (issue 13: seat credential), which
+    the matchmaker hands to that player only and never stores; None from a game server that does
+    not issue seat tokens."""
+
+    game_token: str
+    seat_token: str | None
 
 
 class GameServerClient:
@@ -31,21 +43,21 @@ class GameServerClient:
         self._timeout = timeout
         self._session = session or requests.Session()
 
-    def create_game(self, base_url: str, game_id: str, user_id: str, username: str) -> str:
-        """Returns the game's token."""
+    def create_game(self, base_url: str, game_id: str, user_id: str, username: str) -> Seat:
+        """Returns the game's token and the creator's seat token."""
         reply = self._post(
             base_url,
             "/create_game",
             {"gameId": game_id, "userId": user_id, "username": username},
         )
-        return _game_token(reply)
+        return _seat(reply)
 
-    def join_game(self, base_url: str, game_id: str, user_id: str, username: str) -> str:
-        """Returns the game's token (the same one the creator got)."""
+    def join_game(self, base_url: str, game_id: str, user_id: str, username: str) -> Seat:
+        """Returns the game's token (the same one the creator got) and the player's seat token."""
         reply = self._post(
             base_url, "/join_game", {"gameId": game_id, "userId": user_id, "username": username}
         )
-        return _game_token(reply)
+        return _seat(reply)
 
     def remove_game(self, base_url: str, game_id: str) -> None:
         """Removing a game the server does not know is a success (it answers `null`)."""
@@ -84,11 +96,14 @@ class GameServerClient:
             raise GameServerError(f"Game server sent an invalid reply to {path}.") from exc
 
 
-def _game_token(reply: Any) -> str:
+def _seat(reply: Any) -> Seat:
     token = reply.get("gameToken") if isinstance(reply, dict) else None
     if not isinstance(token, str) or not token:
         raise GameServerError("Game server reply has no gameToken.")
-    return token
+    seat_token = reply.get("seatToken")
+    if seat_token is not None and (not isinstance(seat_token, str) or not seat_token):
+        raise GameServerError("Game server reply has an invalid seatToken.")
+    return Seat(token, seat_token)
 
 
 def _message(response: requests.Response) -> str:

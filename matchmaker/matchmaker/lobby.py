@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from matchmaker.auth import Player, require_player
-from matchmaker.game_servers import GameServerError
+from matchmaker.game_servers import GameServerError, Seat
 from matchmaker.games import Game, JoinRefused, Product, check_can_join, new_game_id
 from matchmaker.repository import Outcome
 from matchmaker.services import Services
@@ -49,13 +49,13 @@ def _index_arg(name: str, default: int) -> int:
 
 
 def _on_game_server(
-    call: Callable[[str, str, str, str], str],
+    call: Callable[[str, str, str, str], Seat],
     verb: str,
     url: str,
     product_id: str,
     game_id: str,
     player: Player,
-) -> str:
+) -> Seat:
     """``call(url, game_id, user_id, username)`` (the game server's create_game or join_game): a
     refusal or an unreachable server is the player's 400, logged with the reason."""
     try:
@@ -77,12 +77,12 @@ def create_game(product_id: str) -> Response:
     player = g.player
     game_id = new_game_id()
     create = services.game_servers.create_game
-    token = _on_game_server(create, "create", product.game_server_url, product_id, game_id, player)
+    seat = _on_game_server(create, "create", product.game_server_url, product_id, game_id, player)
     game = Game.new(
         product,
         creator_id=player.user_id,
         creator_name=player.username,
-        token=token,
+        token=seat.game_token,
         now=services.clock(),
         game_id=game_id,
     )
@@ -96,7 +96,7 @@ def create_game(product_id: str) -> Response:
         "game created",
         extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id},
     )
-    return jsonify(game.to_dict())
+    return _with_seat(game, seat)
 
 
 @bp.post("/<product_id>/join_game/<game_id>")
@@ -113,7 +113,7 @@ def join_game(product_id: str, game_id: str) -> Response:
     except JoinRefused as exc:
         abort(400, description=str(exc))
     join = services.game_servers.join_game
-    _on_game_server(join, "join", game.game_server_url, product_id, game_id, player)
+    seat = _on_game_server(join, "join", game.game_server_url, product_id, game_id, player)
 
     now = services.clock()
 
@@ -136,7 +136,14 @@ def join_game(product_id: str, game_id: str) -> Response:
         "game joined",
         extra={"product_id": product_id, "game_id": game_id, "user_id": player.user_id},
     )
-    return jsonify(joined.to_dict())
+    return _with_seat(joined, seat)
+
+
+def _with_seat(game: Game, seat: Seat) -> Response:
+    """The game as its player gets it, with that player's own seat token (`seat_token`, an added
+    field; null from a game server that issues none). The seat token is this answer's only: it is
+    not stored with the game, so neither open_games nor the other player ever sees it."""
+    return jsonify({**game.to_dict(), "seat_token": seat.seat_token})
 
 
 @bp.get("/<product_id>/open_games")

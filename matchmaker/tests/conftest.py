@@ -78,15 +78,17 @@ class FakeGameServer:
             if path == "/create_game":
                 if game_id in self.games:
                     return 400, {"message": "Game already exists."}
-                token = uuid.uuid4().hex
-                self.games[game_id] = {"token": token, "players": [user_id]}
-                return 200, {"gameToken": token}
+                token, seat = uuid.uuid4().hex, uuid.uuid4().hex
+                seats = {user_id: seat}
+                self.games[game_id] = {"token": token, "players": [user_id], "seats": seats}
+                return 200, {"gameToken": token, "seatToken": seat}
             game = self.games.get(game_id)
             if path == "/join_game":
                 if game is None or len(game["players"]) >= 2:
                     return 400, {"message": "Cannot join this game."}
                 game["players"].append(user_id)
-                return 200, {"gameToken": game["token"]}
+                seat = game.setdefault("seats", {})[user_id] = uuid.uuid4().hex
+                return 200, {"gameToken": game["token"], "seatToken": seat}
             if path == "/remove_game":
                 return 200, None if self.games.pop(game_id, None) is None else {"removed": True}
             if path == "/remove_player":

@@ -51,7 +51,9 @@ def listed_game(client, repo, clock, user="c1") -> str:
 # -- create_game ---------------------------------------------------------------------------------
 
 
-def test_create_game_asks_the_server_and_stores_a_pending_game(client, repo, game_server, clock):
+def test_create_game_asks_the_server_and_stores_a_pending_game(
+    client, repo, game_server, clock, data_redis
+):
     response = create(client, "c1")
     assert response.status_code == 200
     game = response.get_json()
@@ -68,6 +70,9 @@ def test_create_game_asks_the_server_and_stores_a_pending_game(client, repo, gam
     assert path == "/create_game"
     assert body == {"gameId": game["game_id"], "userId": "c1", "username": "name-c1"}
     assert game["token"] == game_server.games[game["game_id"]]["token"]
+    # the creator's own seat token, passed on from the game server and nowhere stored
+    assert game["seat_token"] == game_server.games[game["game_id"]]["seats"]["c1"]
+    assert game["seat_token"] not in data_redis.get(f"matchmaker:exrps:game:{game['game_id']}")
     assert repo.get("exrps", game["game_id"]) == Game.from_dict(game)
     assert repo.list_ids("exrps", GameList.PENDING) == [game["game_id"]]
     assert client.get("/game_lobby/exrps/open_games").get_json() == []  # pending: not listed
@@ -124,6 +129,19 @@ def test_create_game_bad_server_reply_is_400(client, game_server, data_redis):
     response = create(client)
     assert response.status_code == 400
     assert data_redis.keys("*") == []
+    for bad in (5, "", ["a"]):
+        game_server.fail["/create_game"] = (200, {"gameToken": "t" * 32, "seatToken": bad})
+        response = create(client)
+        assert response.status_code == 400 and "seatToken" in response.get_json()["message"]
+        assert data_redis.keys("*") == []
+
+
+def test_a_game_server_without_seat_tokens_gives_a_null_seat_token(client, game_server, repo):
+    """A product whose game server issues no seat tokens (before issue 13) still works."""
+    game_server.fail["/create_game"] = (200, {"gameToken": "t" * 32})
+    game = create(client, "c1").get_json()
+    assert game["token"] == "t" * 32 and game["seat_token"] is None
+    assert repo.get("exrps", game["game_id"]) == Game.from_dict(game)
 
 
 def test_storage_failure_after_the_server_created_the_game_removes_it(
@@ -147,7 +165,9 @@ def test_storage_failure_after_the_server_created_the_game_removes_it(
 # -- join_game -----------------------------------------------------------------------------------
 
 
-def test_join_game_adds_the_player_and_moves_the_game_to_active(client, repo, game_server, clock):
+def test_join_game_adds_the_player_and_moves_the_game_to_active(
+    client, repo, game_server, clock, data_redis
+):
     game_id = listed_game(client, repo, clock)
     assert [g["game_id"] for g in client.get("/game_lobby/exrps/open_games").get_json()] == [
         game_id
@@ -158,6 +178,10 @@ def test_join_game_adds_the_player_and_moves_the_game_to_active(client, repo, ga
     game = response.get_json()
     assert game["players"] == ["c1", "u2"]
     assert game["token"] == game_server.games[game_id]["token"]
+    seats = game_server.games[game_id]["seats"]
+    assert game["seat_token"] == seats["u2"] != seats["c1"]  # the joiner's own, not the host's
+    stored = data_redis.get(f"matchmaker:exrps:game:{game_id}")
+    assert seats["u2"] not in stored and seats["c1"] not in stored and "seat" not in stored
     assert game["state"] == "creator_joined"
     assert game["_last_updated"] == clock()
     assert game_server.calls[-1] == (
@@ -261,7 +285,7 @@ def test_game_removed_while_joining_is_400_and_the_server_forgets_the_player(
 # -- open_games ----------------------------------------------------------------------------------
 
 
-def test_open_games_oldest_first_without_private_fields(client, repo, clock):
+def test_open_games_oldest_first_without_private_fields(client, repo, clock, game_server):
     ids = []
     for n in range(3):
         ids.append(listed_game(client, repo, clock, user=f"c{n}"))
@@ -271,8 +295,10 @@ def test_open_games_oldest_first_without_private_fields(client, repo, clock):
     games = response.get_json()
     assert [g["game_id"] for g in games] == ids
     for game in games:
-        assert not {"token", "state", "_last_updated"} & set(game)
+        assert not {"token", "seat_token", "state", "_last_updated"} & set(game)
         assert {"game_id", "creator_id", "creator_name", "players", "settings"} <= set(game)
+    seats = {seat for g in game_server.games.values() for seat in g["seats"].values()}
+    assert len(seats) == 3 and not any(seat in response.get_data(as_text=True) for seat in seats)
 
 
 def test_open_games_paging_default_and_cap(client, repo, clock):
