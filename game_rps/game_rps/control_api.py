@@ -46,14 +46,25 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path not in OPEN_PATHS:
-        expected = request.app[TOKEN_KEY]
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), expected.encode()
-        ):
+        if not _token_matches(header, request.app[TOKEN_KEY]):
             return json_error(401, "Missing or invalid service token.")
     return await handler(request)
+
+
+def _token_matches(header: str, expected: str) -> bool:
+    """``Bearer <token>``, compared as bytes in constant time. Whatever the header holds is at
+    worst a mismatch: bytes that are not UTF-8 (aiohttp, like ``os.environ``, hands them over as
+    surrogate escapes, which a plain ``str.encode()`` refuses) are compared as they came."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        sent = token.strip().encode("utf-8", "surrogateescape")
+        wanted = expected.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoder produced: not our token either
+        return False
+    return hmac.compare_digest(sent, wanted)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
+import os
+import re
+import stat
 import uuid
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
+from typing import Final
 
 import jwt
 from aiohttp import web
@@ -21,7 +25,7 @@ from aiohttp import web
 from game_rps.engine import PRODUCT_ID
 from game_rps.fighters import fighters_json
 from game_rps.json_errors import Handler, json_error, with_json_errors
-from varcade_workers import settings
+from varcade_workers import names, settings
 
 log = logging.getLogger("game_rps.page")
 
@@ -29,7 +33,7 @@ CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 DEV_JWT_SECRET = settings.DEV_JWT_SECRET  # development only; shared with the matchmaker
 DEFAULT_MATCHMAKER_URL = "http://127.0.0.1:5050"
 DEFAULT_STATS_TRACKER_URL = "http://127.0.0.1:5000"
-USERNAME_MAX_LENGTH = 32
+USERNAME_MAX_LENGTH = names.USERNAME_MAX_LENGTH  # the page's maxlength; one rule, in the library
 # user ids are uuid5(namespace, username): stable across restarts, so a name keeps its stats.
 USER_ID_NAMESPACE = uuid.UUID("5f0c3e52-8a4b-4f3e-9d39-6c1b2a7e0d11")
 
@@ -65,22 +69,14 @@ def _strip_slash(url: str) -> str:
     return url.rstrip("/")
 
 
-class InvalidUsername(ValueError):
-    """The username a player asked for cannot be used; the message is shown to them."""
+InvalidUsername = names.InvalidUsername  # the message is shown to the player
 
 
 def validate_username(value: object) -> str:
-    """Accept a short printable name; surrounding spaces are dropped so ' bob' is 'bob'."""
-    if not isinstance(value, str):
-        raise InvalidUsername("username must be a string")
-    name = value.strip()
-    if not name:
-        raise InvalidUsername("username must not be empty")
-    if len(name) > USERNAME_MAX_LENGTH:
-        raise InvalidUsername(f"username must be at most {USERNAME_MAX_LENGTH} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise InvalidUsername("username must not contain control characters")
-    return name
+    """The name cleaned and bounded by the arcade's one rule (``varcade_workers.names``: invisible
+    and direction-changing characters removed, spaces collapsed and trimmed, 1 to 32 characters as
+    the page counts them), so ' bob\u202e' is 'bob'; :class:`InvalidUsername` otherwise."""
+    return names.check_username(value)
 
 
 def user_id_for(username: str) -> str:
@@ -124,8 +120,90 @@ async def _headers_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
+#: What ``/static/`` serves: the page's own files, by extension, and nothing else of ``client/``
+#: (not its README, its tests, or package files): extension -> (content type, charset).
+STATIC_TYPES: Final[dict[str, tuple[str, str | None]]] = {
+    ".html": ("text/html", "utf-8"),
+    ".css": ("text/css", "utf-8"),
+    ".js": ("text/javascript", "utf-8"),
+    ".svg": ("image/svg+xml", None),
+    ".png": ("image/png", None),
+    ".jpg": ("image/jpeg", None),
+    ".gif": ("image/gif", None),
+    ".webp": ("image/webp", None),
+    ".ico": ("image/x-icon", None),
+    ".woff2": ("font/woff2", None),
+}
+#: Folders of client/ that are never served, whatever their files' extensions.
+STATIC_EXCLUDED_DIRS: Final = frozenset({"tests", "node_modules"})
+MAX_STATIC_PATH = 200  # characters; longer is a 404 without touching the file system
+# One path segment: a plain name (no hidden file, no "..", no odd character), at most 100 long.
+_STATIC_SEGMENT: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+def static_file(client_dir: Path, relative: str) -> Path | None:
+    """The file of ``client_dir`` that ``/static/<relative>`` names if the page may be served it
+    (module constants: allowed extensions, excluded folders, test files, plain names, a regular
+    file inside ``client_dir``); None otherwise."""
+    if len(relative) > MAX_STATIC_PATH:
+        return None
+    parts = relative.split("/")
+    if not all(_STATIC_SEGMENT.fullmatch(part) for part in parts):
+        return None
+    name = parts[-1].lower()
+    if STATIC_EXCLUDED_DIRS.intersection(parts[:-1]) or ".test." in name or ".spec." in name:
+        return None
+    if os.path.splitext(name)[1] not in STATIC_TYPES:
+        return None
+    path = client_dir.joinpath(*parts)
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):  # no folder, no symbolic link
+            return None
+        if not path.resolve().is_relative_to(client_dir.resolve()):
+            return None
+    except (OSError, RuntimeError):
+        return None
+    return path
+
+
+def _not_modified(request: web.Request, etag: str, mtime: float) -> bool:
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return etag in tags or "*" in tags
+    since = request.if_modified_since  # None when absent or not a date
+    return since is not None and int(mtime) <= since.timestamp()
+
+
+def _file_response(request: web.Request, path: Path) -> web.Response:
+    """A page file, whole (no ranges: the files are small), revalidated with ETag and
+    Last-Modified (304), ``Cache-Control: no-cache``; a file that cannot be read is a 404."""
+    content_type, charset = STATIC_TYPES[path.suffix.lower()]
+    try:
+        info = path.stat()
+        body = path.read_bytes()
+    except OSError:
+        raise web.HTTPNotFound() from None
+    etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": formatdate(info.st_mtime, usegmt=True),
+        "Cache-Control": "no-cache",
+    }
+    if _not_modified(request, etag, info.st_mtime):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=content_type, charset=charset, headers=headers)
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(request.app[CONFIG_KEY].client_dir / "index.html")
+    return _file_response(request, request.app[CONFIG_KEY].client_dir / "index.html")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    path = static_file(request.app[CONFIG_KEY].client_dir, request.match_info["path"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return _file_response(request, path)
 
 
 async def _config(request: web.Request) -> web.Response:
@@ -153,8 +231,11 @@ async def _dev_token(request: web.Request) -> web.Response:
     if not config.dev_tokens:
         return json_error(404, "Not found")
     try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # JSON is UTF-8 whatever the Content-Type's charset says (an unknown one raised).
+        body = json.loads((await request.read()).decode("utf-8"))
+    except (ValueError, RecursionError):
+        # ValueError: not UTF-8, not JSON, or a number of thousands of digits (int() refuses
+        # them); RecursionError: nesting deeper than the parser's recursion limit.
         return json_error(400, "Request body must be JSON.")
     if not isinstance(body, dict):
         return json_error(400, 'Request body must be a JSON object {"username": "..."}.')
@@ -178,5 +259,5 @@ def create_page_app(config: PageConfig | None = None) -> web.Application:
     app.router.add_get("/fighters.json", _fighters)
     app.router.add_get("/healthz", _healthz)
     app.router.add_post("/dev/token", _dev_token)
-    app.router.add_static("/static/", config.client_dir, show_index=False, follow_symlinks=False)
+    app.router.add_get("/static/{path:.+}", _static)
     return app

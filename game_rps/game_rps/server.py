@@ -22,6 +22,7 @@ from game_rps.config import Config
 from game_rps.control_api import create_control_app
 from game_rps.event_log import EventLog
 from game_rps.games import GameRegistry, TickGate
+from game_rps.json_errors import JsonErrorAppRunner
 from game_rps.metrics import ServerMetrics
 from game_rps.sockets import create_socket_app
 from varcade_workers import events
@@ -91,7 +92,9 @@ class GameServer:
         )
 
     async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = JsonErrorAppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, port)
