@@ -16,7 +16,8 @@ class Config:
 
     event_stream_url: str = "redis://127.0.0.1:6379/1"
     game_server_token: str = DEV_GAME_SERVER_TOKEN
-    host: str = "0.0.0.0"
+    #: BIND_HOST: loopback unless production (settings.bind_host), for all three ports.
+    host: str = "127.0.0.1"
     control_port: int = 8080
     ws_port: int = 8085
     client_port: int = 8090
@@ -32,8 +33,10 @@ class Config:
     def from_env(cls) -> Config:
         return cls(
             event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
-            game_server_token=settings.secret("GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN),
-            host=settings.env_str("BIND_HOST", "0.0.0.0"),
+            game_server_token=settings.secret(
+                "GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN, min_bytes=settings.MIN_SECRET_BYTES
+            ),
+            host=settings.bind_host("BIND_HOST"),
             control_port=settings.env_int("CONTROL_PORT", 8080, minimum=0),
             ws_port=settings.env_int("WS_PORT", 8085, minimum=0),
             client_port=settings.env_int("CLIENT_PORT", 8090, minimum=0),

@@ -57,7 +57,11 @@ class PageConfig:
     def from_env(cls) -> PageConfig:
         return cls(
             environment=settings.environment(),
-            jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
+            # Only /dev/token uses the secret, and it does not exist in production: production
+            # needs no JWT_SECRET here (the portal and the matchmaker hold it).
+            jwt_secret=(
+                "" if settings.is_production() else settings.secret("JWT_SECRET", DEV_JWT_SECRET)
+            ),
             matchmaker_url=_strip_slash(settings.env_str("MATCHMAKER_URL", DEFAULT_MATCHMAKER_URL)),
             stats_tracker_url=_strip_slash(
                 settings.env_str("STATS_TRACKER_URL", DEFAULT_STATS_TRACKER_URL)

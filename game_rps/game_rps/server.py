@@ -13,10 +13,12 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from aiohttp import web
 from varcade_workers.logs import setup_logging
 from varcade_workers.redis_clients import async_redis_client
+from varcade_workers.settings import ConfigError
 
 from game_rps.config import Config
 from game_rps.control_api import create_control_app
@@ -37,6 +39,19 @@ def _page_app() -> web.Application:
     from game_rps.page import create_page_app
 
     return create_page_app()
+
+
+def _configured_page_app() -> Callable[[], web.Application]:
+    """The page app's factory, its configuration read now: a bad value (e.g. JWT_SECRET outside
+    production) fails before any port is opened."""
+    from game_rps.page import PageConfig, create_page_app
+
+    page_config = PageConfig.from_env()
+    return lambda: create_page_app(page_config)
+
+
+class ListenError(Exception):
+    """A port could not be opened (address in use, BIND_HOST not an address of this host)."""
 
 
 class GameServer:
@@ -112,14 +127,18 @@ class GameServer:
         await self.redis.aclose()
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM or SIGINT."""
-    server = GameServer(config)
+async def serve(config: Config, page_app: Callable[[], web.Application] | None = _page_app) -> None:
+    """Run until SIGTERM or SIGINT; :class:`ListenError` when a port cannot be opened."""
+    server = GameServer(config, page_app=page_app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.stop()
+        raise ListenError(f"cannot listen on {config.host!r}: {exc}") from None
     try:
         await stop.wait()
     finally:
@@ -127,14 +146,28 @@ async def serve(config: Config) -> None:
         log.info("game server stopped")
 
 
+def _refuse_to_start(message: str, error: BaseException) -> NoReturn:
+    """One log line naming the problem, exit status 2 (no traceback)."""
+    log.error(message, extra={"error": str(error)})
+    logging.shutdown()
+    sys.exit(2)
+
+
 def main() -> None:
-    setup_logging("game-rps")
+    try:
+        setup_logging("game-rps")
+    except ConfigError as exc:  # LOG_LEVEL: said at the default level
+        setup_logging("game-rps", "INFO")
+        _refuse_to_start("bad configuration", exc)
     try:
         config = Config.from_env()
+        page_app = _configured_page_app() if config.serve_page else None
     except ValueError as exc:  # settings.ConfigError: the message names the variable
-        log.error("bad configuration", extra={"error": str(exc)})
-        sys.exit(2)
-    asyncio.run(serve(config))
+        _refuse_to_start("bad configuration", exc)
+    try:
+        asyncio.run(serve(config, page_app))
+    except ListenError as exc:
+        _refuse_to_start("cannot listen", exc)
 
 
 if __name__ == "__main__":

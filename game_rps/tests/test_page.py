@@ -163,12 +163,19 @@ def test_production_has_no_token_service(clean_env: pytest.MonkeyPatch, serve: A
     assert call("GET", "/").status == 200  # the page itself is still served
 
 
-def test_production_refuses_the_default_secret(clean_env: pytest.MonkeyPatch) -> None:
+def test_production_needs_no_jwt_secret(clean_env: pytest.MonkeyPatch, serve: Any) -> None:
+    # Only /dev/token signs tokens, and production has none: the secret is neither read nor kept.
     clean_env.setenv("VARCADE_ENV", "production")
-    with pytest.raises(ConfigError, match="JWT_SECRET"):
-        create_page_app()
-    clean_env.setenv("JWT_SECRET", page.DEV_JWT_SECRET)
-    with pytest.raises(ConfigError, match="JWT_SECRET"):
+    assert PageConfig.from_env().jwt_secret == ""
+    clean_env.setenv("JWT_SECRET", page.DEV_JWT_SECRET)  # even the public value is harmless here
+    call = serve(create_page_app())
+    assert call("POST", "/dev/token", json={"username": "alice"}).status == 404
+    assert call("GET", "/").status == 200
+
+
+def test_development_refuses_a_bad_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("VARCADE_ENV", "staging")
+    with pytest.raises(ConfigError, match="VARCADE_ENV"):
         create_page_app()
 
 
