@@ -33,7 +33,9 @@ class Conventions:
 
 
 def read_conventions() -> Conventions:
-    text = (SHARED / "CONVENTIONS.md").read_text(encoding="utf-8")
+    # The repository's copy: the original's every line plus this repository's additions (e.g.
+    # BIND_HOST), which test_contract_copies keeps so; compose and the images may use those too.
+    text = (CONTRACT_COPIES / "CONVENTIONS.md").read_text(encoding="utf-8")
     commands: dict[str, list[str]] = {}
     for snippet in re.findall(r"`([^`]+)`", section(text, "Start commands")):
         argv = shlex.split(snippet)
