@@ -3,7 +3,7 @@
 It speaks the player protocol over a real WebSocket exactly as a browser would, records every
 message it receives, and throws a weapon each time the weapon window opens, as its strategy says::
 
-    async with Bot(ws_url, game_token, user_id, fighter="aru", strategy=always(ROCK)) as bot:
+    async with Bot(ws_url, game_token, user_id, seat_token, strategy=always(ROCK)) as bot:
         result = await bot.play()  # select fighter, start_battle, play until the socket closes
     result.winner_id, result.close_code, result.messages
 
@@ -14,7 +14,10 @@ A strategy is a function from the exchange number (0, 1, ...) to a weapon (0 roc
 
 Command line (one player; prints the result as JSON)::
 
-    python -m game_rps.bot ws://127.0.0.1:8085 TOKEN USER_ID --fighter aru --strategy random
+    python -m game_rps.bot ws://127.0.0.1:8085 TOKEN USER_ID SEAT_TOKEN --fighter aru
+
+The seat token is the player's own credential (the control API's ``seatToken``, the matchmaker's
+``seat_token``); without the right one the server refuses the socket (1000).
 """
 
 from __future__ import annotations
@@ -110,12 +113,14 @@ class Bot:
         ws_url: str,
         game_token: str | None,
         user_id: str | None,
+        seat_token: str | None,
         *,
         fighter: str = "aru",
         strategy: Strategy | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        query = {k: v for k, v in (("game_token", game_token), ("user_id", user_id)) if v}
+        given = (("game_token", game_token), ("user_id", user_id), ("seat_token", seat_token))
+        query = {k: v for k, v in given if v}
         self.url = f"{ws_url.rstrip('/')}/?{urlencode(query)}"
         self.fighter = fighter
         self.strategy = strategy or always(ROCK)
@@ -257,6 +262,7 @@ async def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("ws_url")
     parser.add_argument("game_token")
     parser.add_argument("user_id")
+    parser.add_argument("seat_token")
     parser.add_argument("--fighter", default="aru")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="random")
     parser.add_argument("--timeout", type=float, default=300.0)
@@ -265,6 +271,7 @@ async def _main(argv: Sequence[str] | None = None) -> None:
         args.ws_url,
         args.game_token,
         args.user_id,
+        args.seat_token,
         fighter=args.fighter,
         strategy=STRATEGIES[args.strategy](),
     ) as bot:

@@ -28,6 +28,13 @@ class Config:
     event_write_unhealthy_seconds: float = 10.0
     product_id: str = PRODUCT_ID
     serve_page: bool = True
+    #: Player sockets (issue 13: floods): each socket's inbound messages, a token bucket of this
+    #: sustained rate and burst (past it: an error, then close 1008); concurrent sockets per
+    #: client address (past it: 429 before the upgrade); the largest inbound frame (bytes).
+    ws_max_messages_per_second: float = 20.0
+    ws_message_burst: int = 40
+    ws_max_connections_per_address: int = 20
+    ws_max_message_bytes: int = 4096
 
     @classmethod
     def from_env(cls) -> Config:
@@ -48,4 +55,12 @@ class Config:
             event_write_unhealthy_seconds=settings.env_float(
                 "EVENT_WRITE_UNHEALTHY_SECONDS", 10.0, minimum=0.001
             ),
+            ws_max_messages_per_second=settings.env_float(
+                "WS_MAX_MESSAGES_PER_SECOND", 20.0, minimum=0.001
+            ),
+            ws_message_burst=settings.env_int("WS_MESSAGE_BURST", 40, minimum=1),
+            ws_max_connections_per_address=settings.env_int(
+                "WS_MAX_CONNECTIONS_PER_ADDRESS", 20, minimum=1
+            ),
+            ws_max_message_bytes=settings.env_int("WS_MAX_MESSAGE_BYTES", 4096, minimum=256),
         )

@@ -137,20 +137,20 @@ async def create_game(request: web.Request) -> web.Response:
     body = await _body(request)
     game_id, user_id, username = _game_fields(body)
     try:
-        token = _registry(request).create_game(game_id, user_id, username)
+        seat = _registry(request).create_game(game_id, user_id, username)
     except GameExists as exc:
         raise BadRequest(str(exc)) from None
-    return web.json_response({"gameToken": token})
+    return web.json_response({"gameToken": seat.game_token, "seatToken": seat.seat_token})
 
 
 async def join_game(request: web.Request) -> web.Response:
     body = await _body(request)
     game_id, user_id, username = _game_fields(body)
     try:
-        token = _registry(request).join_game(game_id, user_id, username)
+        seat = _registry(request).join_game(game_id, user_id, username)
     except (UnknownGame, JoinRefused) as exc:
         raise BadRequest(str(exc.args[0])) from None
-    return web.json_response({"gameToken": token})
+    return web.json_response({"gameToken": seat.game_token, "seatToken": seat.seat_token})
 
 
 async def remove_game(request: web.Request) -> web.Response:

@@ -50,6 +50,9 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_HOST_NOT_CONNECTED = 4000
 CLOSE_ALREADY_CONNECTED = 4001
+#: The one reason of every 1000 refusal (unknown game token, user id not seated, wrong or missing
+#: seat token): the close tells a caller nothing about who is seated.
+REFUSED_REASON = "Invalid game token, user id or seat token."
 
 
 class RoundState(IntEnum):
@@ -261,7 +264,7 @@ class Game:
     def connect_refusal(self, user_id: str) -> tuple[int, str] | None:
         """Why `user_id` may not connect now (close code, reason), or None if it may."""
         if self.over or not self.is_member(user_id):
-            return CLOSE_NORMAL, "Invalid game token or user id."
+            return CLOSE_NORMAL, REFUSED_REASON
         player = self._player(user_id)
         if player is self.guest and not self.host.connected:
             return CLOSE_HOST_NOT_CONNECTED, "The host has not connected yet."

@@ -1,4 +1,4 @@
-"""The games this server holds: tokens, players' sockets, one clock per battle.
+"""The games this server holds: tokens, seats, players' sockets, one clock per battle.
 
 The registry is the bridge between the engine (rules, no I/O) and the edges (control API, sockets,
 event log): it calls the engine and performs what the engine answers, synchronously and in order.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ log = logging.getLogger("game_rps.games")
 
 
 TickGate = Callable[[engine.Game], Awaitable[None]]
+
+_NO_SEAT = "-" * 32  # what a seat token is compared with when the user id holds no seat
 
 
 class PlayerSocket(Protocol):
@@ -50,11 +53,26 @@ class NotInGame(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Seat:
+    """What one player gets from the control API: the game's token (shared by both players) and
+    the seat token, that player's own credential on the socket (issue 13: seat credential)."""
+
+    game_token: str
+    seat_token: str
+
+
+def new_seat_token() -> str:
+    return secrets.token_hex(16)
+
+
 @dataclass(eq=False)
 class ActiveGame:
     game: engine.Game
     token: str
     sockets: dict[str, PlayerSocket] = field(default_factory=dict)
+    #: user id -> seat token, for the players seated now (a player who left is forgotten).
+    seats: dict[str, str] = field(default_factory=dict)
     clock: asyncio.Task[None] | None = None
 
     @property
@@ -97,27 +115,38 @@ class GameRegistry:
 
     # -- control API -----------------------------------------------------------------------------
 
-    def create_game(self, game_id: str, user_id: str, username: str) -> str:
-        """A new game with `user_id` as host; returns its token (32 hex digits)."""
+    def create_game(self, game_id: str, user_id: str, username: str) -> Seat:
+        """A new game with `user_id` as host; returns its token and the host's seat token (32
+        hex digits each)."""
         if game_id in self._games:
             raise GameExists(f"Game {game_id} already exists.")
         token = secrets.token_hex(16)
+        seat_token = new_seat_token()
         active = ActiveGame(
-            engine.Game(game_id, user_id, username, product_id=self.product_id), token
+            engine.Game(game_id, user_id, username, product_id=self.product_id),
+            token,
+            seats={user_id: seat_token},
         )
         self._games[game_id] = active
         self._tokens[token] = active
         self.metrics.games_created.inc()
         self.metrics.active_games.set(len(self._games))
         log.info("game created", extra={"game_id": game_id, "product_id": self.product_id})
-        return token
+        return Seat(token, seat_token)
 
-    def join_game(self, game_id: str, user_id: str, username: str) -> str:
-        """Give `user_id` the second slot; returns the game's token. Raises JoinRefused."""
+    def join_game(self, game_id: str, user_id: str, username: str) -> Seat:
+        """Give `user_id` the second slot; returns the game's token and the player's seat token.
+        Raises JoinRefused. The second player asking again while seated gets the same seat token;
+        a player who left (or was removed) and joins again gets a new one."""
         active = self._require(game_id)
+        guest = active.game.guest
+        seated = guest is not None and guest.user_id == user_id
         active.game.join(user_id, username)
+        seat_token = active.seats.get(user_id) if seated else None
+        if seat_token is None:
+            seat_token = active.seats[user_id] = new_seat_token()
         log.info("player joined", extra={"game_id": game_id, "user_id": user_id})
-        return active.token
+        return Seat(active.token, seat_token)
 
     def remove_game(self, game_id: str) -> bool:
         """Remove a game (sockets closed, game_removed written); False if there was none."""
@@ -148,12 +177,26 @@ class GameRegistry:
 
     # -- sockets ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def seated(active: ActiveGame, user_id: str, seat_token: str) -> bool:
+        """Whether `seat_token` is the seat token of `user_id`, a player of the game now; compared
+        in constant time (an unknown user id is compared against a stand-in just the same)."""
+        expected = active.seats.get(user_id) if active.game.is_member(user_id) else None
+        given = seat_token.encode("utf-8", "replace")
+        same = hmac.compare_digest((expected or _NO_SEAT).encode(), given)
+        return same and expected is not None
+
     def attach(
-        self, active: ActiveGame, user_id: str, socket: PlayerSocket
+        self, active: ActiveGame, user_id: str, seat_token: str, socket: PlayerSocket
     ) -> tuple[int, str] | None:
-        """A socket wants to play as `user_id`; returns (close code, reason) if it may not."""
-        if self._games.get(active.game_id) is not active:
-            return engine.CLOSE_NORMAL, "Invalid game token or user id."
+        """A socket wants to play as `user_id` with `seat_token`; returns (close code, reason) if
+        it may not. A wrong, missing or forgotten seat token is refused exactly like an unknown
+        game token (1000, the same reason), so only the holder of the right seat token can learn
+        whether the host is there (4000) or the player already connected (4001)."""
+        if self._games.get(active.game_id) is not active or not self.seated(
+            active, user_id, seat_token
+        ):
+            return engine.CLOSE_NORMAL, engine.REFUSED_REASON
         refusal = active.game.connect_refusal(user_id)
         if refusal is not None:
             return refusal
@@ -197,12 +240,21 @@ class GameRegistry:
                     socket.close(output.code, output.reason)
             elif isinstance(output, engine.Finished):
                 self._forget(active)
+        self._forget_seats(active)
         self._ensure_clock(active)
+
+    @staticmethod
+    def _forget_seats(active: ActiveGame) -> None:
+        """A player who left (or was removed) loses their seat token: to play again they must
+        join again (and get a new one)."""
+        for user_id in [u for u in active.seats if not active.game.is_member(u)]:
+            del active.seats[user_id]
 
     def _forget(self, active: ActiveGame) -> None:
         if self._games.get(active.game_id) is active:
             del self._games[active.game_id]
         self._tokens.pop(active.token, None)
+        active.seats.clear()
         self.metrics.active_games.set(len(self._games))
         for user_id, socket in list(active.sockets.items()):  # the engine closed them already
             socket.close(engine.CLOSE_NORMAL, "This game has been removed.")

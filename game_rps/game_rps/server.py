@@ -26,7 +26,7 @@ from game_rps.event_log import EventLog
 from game_rps.games import GameRegistry, TickGate
 from game_rps.json_errors import JsonErrorAppRunner
 from game_rps.metrics import ServerMetrics
-from game_rps.sockets import create_socket_app
+from game_rps.sockets import SocketLimits, create_socket_app
 from varcade_workers import events
 
 log = logging.getLogger("game_rps.server")
@@ -93,7 +93,8 @@ class GameServer:
             ),
             self.config.control_port,
         )
-        self.ws_port = await self._serve(create_socket_app(self.registry), self.config.ws_port)
+        socket_app = create_socket_app(self.registry, SocketLimits.from_config(self.config))
+        self.ws_port = await self._serve(socket_app, self.config.ws_port)
         if self._page_app is not None:
             self.client_port = await self._serve(self._page_app(), self.config.client_port)
         log.info(

@@ -22,6 +22,7 @@ from varcade_workers.testing import redis_base_url, redis_db_fixture
 from varcade_workers import events
 
 TICK = 0.03  # short enough for a fast suite, long enough for a bot to answer within a window
+SEATED = object()  # Harness.bot's default seat token: the one the control API gave that player
 STREAM_DB = 9
 SERVICE_TOKEN = "test-service-token"
 T = TypeVar("T")
@@ -64,13 +65,16 @@ def seqs(client: redis.Redis, game_id: str) -> list[int]:
 
 
 class Harness:
-    """A running server plus an HTTP session to drive it."""
+    """A running server plus an HTTP session to drive it. It remembers the seat token each
+    create_game / join_game answer gave, so that ``bot(token, user)`` connects as that player."""
 
     _ids = itertools.count()
 
     def __init__(self, server: GameServer, session: aiohttp.ClientSession) -> None:
         self.server = server
         self.session = session
+        #: (game token, user id) -> the seat token of that player's latest create or join.
+        self.seats: dict[tuple[str, str], str] = {}
         self.control_url = f"http://127.0.0.1:{server.control_port}"
         self.ws_url = f"ws://127.0.0.1:{server.ws_port}"
 
@@ -85,7 +89,14 @@ class Harness:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         kwargs: dict[str, Any] = {"data": data} if data is not None else {"json": body}
         async with self.session.post(self.control_url + path, headers=headers, **kwargs) as r:
-            return r.status, await r.json()
+            reply = await r.json()
+        if path in ("/create_game", "/join_game") and r.status == 200:
+            self.seats[(reply["gameToken"], body["userId"])] = reply["seatToken"]
+        return r.status, reply
+
+    def seat(self, token: str, user_id: str) -> str:
+        """The seat token the control API gave `user_id` in the game of `token`."""
+        return self.seats[(token, user_id)]
 
     async def get(self, path: str) -> tuple[int, str]:
         async with self.session.get(self.control_url + path) as r:
@@ -100,11 +111,13 @@ class Harness:
             "/create_game", {"gameId": game_id, "userId": host, "username": host.upper()}
         )
         assert status == 200, body
+        assert set(body) == {"gameToken", "seatToken"}, body
         if guest is not None:
             status, joined = await self.post(
                 "/join_game", {"gameId": game_id, "userId": guest, "username": guest.upper()}
             )
-            assert status == 200 and joined == body, joined
+            assert status == 200 and joined["gameToken"] == body["gameToken"], joined
+            assert joined["seatToken"] != body["seatToken"]  # each player has their own
         return game_id, body["gameToken"]
 
     def bot(
@@ -113,9 +126,21 @@ class Harness:
         user_id: str | None,
         fighter: str = "aru",
         strategy: Strategy | None = None,
+        *,
+        seat_token: Any = SEATED,
     ) -> Bot:
+        """A bot for `user_id` in the game of `token`, with the seat token the control API gave
+        that player (or `seat_token`: None for none, or any text)."""
+        if seat_token is SEATED:
+            seat_token = self.seats.get((token or "", user_id or ""))
         return Bot(
-            self.ws_url, token, user_id, fighter=fighter, strategy=strategy, session=self.session
+            self.ws_url,
+            token,
+            user_id,
+            seat_token,
+            fighter=fighter,
+            strategy=strategy,
+            session=self.session,
         )
 
     async def flush(self) -> None:

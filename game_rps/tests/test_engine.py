@@ -427,7 +427,7 @@ def test_player_joined_goes_to_both_players_with_p2_null_until_there() -> None:
 def test_connect_refusals() -> None:
     game = Game("g1", P1, "host")
     game.join(P2, "guest")
-    assert game.connect_refusal("stranger") == (1000, "Invalid game token or user id.")
+    assert game.connect_refusal("stranger") == (1000, engine.REFUSED_REASON)
     assert game.connect_refusal(P2)[0] == 4000  # type: ignore[index]
     assert game.connect_refusal(P1) is None
     game.connect(P1)

@@ -65,9 +65,10 @@ def test_server_process_serves_three_ports_and_stops_gracefully(stream: redis.Re
                     assert r.status == 200  # the web page, same process
                 game = {"gameId": "g-process", "userId": "host", "username": "HOST"}
                 async with session.post(control + "/create_game", json=game, headers=auth) as r:
-                    token = (await r.json())["gameToken"]
+                    created = await r.json()
                 ws = f"ws://127.0.0.1:{ports['ws_port']}"
-                async with Bot(ws, token, "host", session=session) as host:
+                token, seat_token = created["gameToken"], created["seatToken"]
+                async with Bot(ws, token, "host", seat_token, session=session) as host:
                     await host.wait_for(lambda m: m["type"] == "player_joined")
                     proc.send_signal(signal.SIGTERM)
                     result = await host.wait_closed()

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from conftest import (
     HEAD,
+    SEATED,
     TICK,
     barrier,
     battle_entries,
@@ -28,6 +29,7 @@ from conftest import (
 )
 from game_rps.bot import PAPER, ROCK, SCISSORS, always, is_round_event
 from game_rps.control_api import REDIS_KEY
+from game_rps.engine import REFUSED_REASON
 from varcade_workers.redis_clients import PROBE_TIMEOUT_SECONDS
 
 # -- a whole game --------------------------------------------------------------------------------
@@ -146,26 +148,49 @@ def test_concurrent_games_each_number_their_events_in_stream_order(
 # -- refusals ------------------------------------------------------------------------------------
 
 
+REFUSED = (1000, REFUSED_REASON)  # every refusal that does not hold the right seat token
+
+
 def test_each_refusal_close_code(stream_url: str, stream: redis.Redis) -> None:
-    async def closed_with(h: Any, token: str | None, user: str | None) -> tuple[int, str]:
-        async with h.bot(token, user) as bot:
+    async def closed_with(
+        h: Any, token: str | None, user: str | None, seat_token: Any = SEATED
+    ) -> tuple[int, str]:
+        async with h.bot(token, user, seat_token=seat_token) as bot:
             result = await bot.wait_closed()
             return result.close_code, result.close_reason
+
+    async def without_the_seat(h: Any, token: str, user: str) -> set[tuple[int, str]]:
+        """What a socket gets for `user` from anyone who holds the game token but not the seat
+        token of `user`: no seat token, made-up ones, the other player's, another game's."""
+        mine = h.seat(token, user)
+        others = [seat for (_, u), seat in h.seats.items() if seat != mine]
+        guesses = [None, "", "0" * 32, mine.upper(), mine[:-1], mine + "0", "é" * 32, *others]
+        return {await closed_with(h, token, user, seat_token=guess) for guess in guesses}
 
     async def body() -> None:
         async with running_server(stream_url) as h:
             game_id, token = await h.new_game("host", "guest")
-            assert (await closed_with(h, None, "host"))[0] == 1000
-            assert (await closed_with(h, token, None))[0] == 1000
-            assert (await closed_with(h, "0" * 32, "host"))[0] == 1000
+            await h.new_game("x1", "x2")  # another game: its seat tokens are no good here
+            assert await closed_with(h, None, "host") == REFUSED
+            assert await closed_with(h, token, None) == REFUSED
+            assert await closed_with(h, "0" * 32, "host") == REFUSED
+            assert await closed_with(h, "0" * 32, "host", h.seat(token, "host")) == REFUSED
+            # the game token and the host's user id are not enough to sit in the host's seat
+            # (the old server seated whoever came first with them)
+            assert await without_the_seat(h, token, "host") == {REFUSED}
+            # nor do close codes tell who is seated: no 4000 without the guest's seat token
+            assert await without_the_seat(h, token, "guest") == {REFUSED}
             assert await closed_with(h, token, "guest") == (4000, "The host has not connected yet.")
             async with h.bot(token, "host") as host:
                 await host.wait_for(lambda m: m["type"] == "player_joined")
                 # a stranger holding the valid token cannot play as anyone
-                assert (await closed_with(h, token, "stranger"))[0] == 1000
+                assert await closed_with(h, token, "stranger") == REFUSED
+                assert await closed_with(h, token, "stranger", h.seat(token, "guest")) == REFUSED
+                assert await without_the_seat(h, token, "host") == {REFUSED}  # no 4001 either
                 assert await closed_with(h, token, "host") == (4001, "Player already connected.")
                 async with h.bot(token, "guest") as guest:
                     await guest.wait_for(lambda m: m["type"] == "player_joined")
+                    assert await without_the_seat(h, token, "guest") == {REFUSED}
                     assert (await closed_with(h, token, "guest"))[0] == 4001
                     assert not host.closed and not guest.closed
             await h.flush()
@@ -214,6 +239,7 @@ def test_opponent_leaving_then_rejoining_through_join_game(
     async def body() -> None:
         async with running_server(stream_url) as h:
             game_id, token = await h.new_game("host", "guest")
+            old_seat = h.seat(token, "guest")
             async with h.bot(token, "host", "aru", always(ROCK)) as host:
                 await host.wait_for(lambda m: m["type"] == "player_joined")
                 guest = await h.bot(token, "guest", "man", always(None)).connect()
@@ -229,13 +255,20 @@ def test_opponent_leaving_then_rejoining_through_join_game(
                 assert error == {"type": "error", "message": "Opponent disconnected", "code": 4003}
                 assert not host.closed
                 mark = len(host.messages)
-                # the old guest must join again through the matchmaker before connecting
+                # the old guest must join again through the matchmaker before connecting: the
+                # seat token of the first join is forgotten
                 async with h.bot(token, "guest") as early:
-                    assert (await early.wait_closed()).close_code == 1000
+                    result = await early.wait_closed()
+                    assert (result.close_code, result.close_reason) == REFUSED
                 status, joined = await h.post(
                     "/join_game", {"gameId": game_id, "userId": "guest", "username": "GUEST"}
                 )
-                assert (status, joined) == (200, {"gameToken": token})
+                assert status == 200 and joined["gameToken"] == token
+                assert re.fullmatch(r"[0-9a-f]{32}", joined["seatToken"])
+                assert joined["seatToken"] != old_seat  # a new join, a new seat token
+                async with h.bot(token, "guest", seat_token=old_seat) as stale:
+                    result = await stale.wait_closed()
+                    assert (result.close_code, result.close_reason) == REFUSED
                 async with h.bot(token, "guest", "hog", always(SCISSORS)) as back:
                     await ready(back)
                     started = await host.wait_for(lambda m: m["type"] == "RPSGameEvent", start=mark)
@@ -308,13 +341,30 @@ def test_remove_player_of_a_connected_player(stream_url: str, stream: redis.Redi
                 assert (await guest.wait_closed()).close_code == 1000
                 error = await host.wait_for(lambda m: m["type"] == "error")
                 assert error["code"] == 4003 and not host.closed
-                # the removed player is no longer in the game
+                # the removed player is no longer in the game, and their seat token is forgotten
                 status, _ = await h.post("/remove_player", {"gameId": game_id, "userId": "guest"})
                 assert status == 404
+                async with h.bot(token, "guest") as removed:
+                    result = await removed.wait_closed()
+                    assert (result.close_code, result.close_reason) == REFUSED
                 # a joined but never connected player: removed, no socket to close
                 await h.post("/join_game", {"gameId": game_id, "userId": "g2", "username": "G2"})
+                g2_seat = h.seat(token, "g2")
                 status, reply = await h.post("/remove_player", {"gameId": game_id, "userId": "g2"})
                 assert (status, reply) == (200, {"playerRemoved": True, "connectionRemoved": False})
+                assert h.server.registry.get(game_id).seats.keys() == {"host"}  # type: ignore[union-attr]
+                # joined again (the matchmaker let them back in): a new seat token, the old one
+                # is refused
+                await h.post("/join_game", {"gameId": game_id, "userId": "g2", "username": "G2"})
+                assert h.seat(token, "g2") != g2_seat
+                async with h.bot(token, "g2", seat_token=g2_seat) as stale:
+                    result = await stale.wait_closed()
+                    assert (result.close_code, result.close_reason) == REFUSED
+                async with h.bot(token, "g2") as back:
+                    await back.wait_for(lambda m: m["type"] == "player_joined")
+                    await host.wait_for(
+                        lambda m: m["type"] == "player_joined" and m["gameData"]["p2Id"] == "g2"
+                    )
                 status, reply = await h.post(
                     "/remove_player", {"gameId": game_id, "userId": "host"}
                 )
@@ -386,7 +436,7 @@ def test_malformed_messages_get_errors_and_never_disturb_another_game(
                 {"type": "select_weapon", "index": "1"},
                 {"type": "select_weapon", "index": 9},
                 '{"type": "select_weapon", "index": 1.0}',
-                "[" * 10_000,  # deep nesting: json raises RecursionError, not ValueError
+                "[" * 4000,  # deep nesting (under the frame cap): RecursionError, not ValueError
                 {"type": "select_fighter", "characterId": ["aru"]},
                 {"type": "select_fighter"},
                 {"type": "start_battle"},  # no fighter yet
@@ -455,18 +505,25 @@ def test_control_api_auth_and_validation(stream_url: str, stream: redis.Redis) -
                     assert (status, reply) == (400, {"message": f"Invalid {name} format."})
             status, reply = await h.post("/create_game", g)
             assert status == 200 and re.fullmatch(r"[0-9a-f]{32}", reply["gameToken"])
-            token = reply["gameToken"]
+            assert list(reply) == ["gameToken", "seatToken"]
+            assert re.fullmatch(r"[0-9a-f]{32}", reply["seatToken"])
+            token, host_seat = reply["gameToken"], reply["seatToken"]
+            assert host_seat != token
             status, reply = await h.post("/create_game", g)
             assert status == 400 and reply["message"]
             status, other = await h.post("/create_game", {**g, "gameId": "g-api-2"})
-            assert other["gameToken"] != token
+            assert other["gameToken"] != token and other["seatToken"] != host_seat
             status, reply = await h.post("/join_game", {**g, "gameId": "nope"})
             assert status == 400 and reply["message"]
             status, reply = await h.post("/join_game", g)  # the host itself
             assert status == 400
             j = {"gameId": "g-api", "userId": "u2", "username": "two"}
-            assert await h.post("/join_game", j) == (200, {"gameToken": token})
-            assert await h.post("/join_game", j) == (200, {"gameToken": token})  # same player
+            status, joined = await h.post("/join_game", j)
+            assert status == 200 and joined["gameToken"] == token
+            assert re.fullmatch(r"[0-9a-f]{32}", joined["seatToken"])
+            assert joined["seatToken"] not in (token, host_seat)
+            # the same player asking again (still seated): the same answer
+            assert await h.post("/join_game", j) == (200, joined)
             status, reply = await h.post("/join_game", {**j, "userId": "u3"})
             assert status == 400 and "full" in reply["message"]
             assert (await h.post("/remove_game", {}))[0] == 400  # fixed: the old server said 500
@@ -573,12 +630,9 @@ def test_a_socket_user_id_the_stream_cannot_carry_is_refused(
         async with running_server(stream_url) as h:
             _, token = await h.new_game("host", "guest")
             for bad in BAD_SOCKET_IDS:
-                async with h.bot(token, bad) as bot:
+                async with h.bot(token, bad, seat_token=h.seat(token, "host")) as bot:
                     result = await bot.wait_closed()
-                    assert (result.close_code, result.close_reason) == (
-                        1000,
-                        "Invalid game token or user id.",
-                    )
+                    assert (result.close_code, result.close_reason) == REFUSED
             async with h.bot(token, "host") as host:  # the real host is still welcome
                 await host.wait_for(lambda m: m["type"] == "player_joined")
 

@@ -75,8 +75,10 @@ export function createApi(config) {
   };
 }
 
-// The WebSocket address of a game: target_game_server is "host:port" (or already a ws URL).
-export function gameSocketUrl(targetGameServer, gameToken, userId) {
+// The WebSocket address of a game: target_game_server is "host:port" (or already a ws URL). The
+// seat token is this player's own credential from the create or join answer (seat_token): the
+// game server seats nobody without it.
+export function gameSocketUrl(targetGameServer, gameToken, userId, seatToken) {
   let base = String(targetGameServer || "");
   if (!/^wss?:\/\//.test(base)) {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -86,5 +88,6 @@ export function gameSocketUrl(targetGameServer, gameToken, userId) {
   if (!url.pathname) url.pathname = "/";
   url.searchParams.set("game_token", gameToken);
   url.searchParams.set("user_id", userId);
+  url.searchParams.set("seat_token", seatToken || "");
   return url.href;
 }

@@ -337,7 +337,8 @@ function enterGame(info) {
 
   let socket;
   try {
-    socket = new WebSocket(gameSocketUrl(info.target_game_server, info.token, app.player.user_id));
+    const { target_game_server: target, token, seat_token: seat } = info;
+    socket = new WebSocket(gameSocketUrl(target, token, app.player.user_id, seat));
   } catch (err) {
     battle.onClose(0, `cannot open the connection (${err.message})`);
     renderGame();
@@ -447,7 +448,8 @@ function startBattle() {
 
 function pickWeapon(index) {
   const battle = app.game?.battle;
-  if (!battle || !battle.pickWeapon(index)) return;
+  // The same pick again changes nothing: not resent (the server limits messages per second).
+  if (!battle || battle.myPick === index || !battle.pickWeapon(index)) return;
   send({ type: "select_weapon", index });
   renderGame();
 }
@@ -609,6 +611,7 @@ function onKeyDown(event) {
   const index = ["1", "2", "3"].indexOf(event.key);
   if (index >= 0 && app.game?.battle.canPickWeapon) {
     event.preventDefault();
+    if (event.repeat) return; // a held key repeats ~30 times a second: one pick is enough
     pickWeapon(index);
   }
 }
