@@ -16,6 +16,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from e2e_support import ARTIFACTS, RunningStack, eventually
@@ -89,6 +91,8 @@ class Window:
         self.context = browser.new_context(viewport={"width": 1100, "height": 900})
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
+        self.sockets: list[str] = []  # the address of every WebSocket the page opened
+        self.page.on("websocket", lambda ws: self.sockets.append(ws.url))
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         self.page.goto(url)
@@ -126,6 +130,18 @@ class Window:
         except Error:
             pass  # the window closed between the check and the click: next exchange
 
+    def click_for_answer(self, selector: str, path: str) -> dict[str, Any]:
+        """Click, and return the matchmaker's JSON answer to the request to `path` it makes."""
+        with self.page.expect_response(lambda r: path in r.url and r.request.method == "POST") as r:
+            self.page.click(selector)
+        answer: dict[str, Any] = r.value.json()
+        return answer
+
+    def socket_query(self) -> dict[str, list[str]]:
+        """The query of the game socket the page opened (one per game)."""
+        eventually(lambda: len(self.sockets) == 1, what=f"{self.label}: one game socket")
+        return parse_qs(urlsplit(self.sockets[0]).query)
+
     def attribute(self, testid: str, name: str) -> str | None:
         return self.page.get_attribute(self.testid(testid), name)
 
@@ -148,7 +164,7 @@ def test_two_browser_players_play_a_full_game(stack: RunningStack, browser: Brow
         host.sign_in(host_name)
         guest.sign_in(guest_name)
 
-        host.page.click(host.testid("create-game"))
+        created = host.click_for_answer(host.testid("create-game"), "/create_game")
         host.page.wait_for_selector(host.testid("game-panel"), state="visible")
         game_id = eventually(
             lambda: host.page.get_attribute(host.testid("game-id"), "data-game-id"),
@@ -163,8 +179,16 @@ def test_two_browser_players_play_a_full_game(stack: RunningStack, browser: Brow
             return guest.page.locator(join).count() == 1
 
         eventually(listed, interval=0.5, what="the game in the guest's open games")
-        guest.page.click(join)
+        joined = guest.click_for_answer(join, "/join_game")
         guest.page.wait_for_selector(guest.testid("game-panel"), state="visible")
+        # Each page connects with the game token and the seat token of its own answer (issue 13).
+        assert created["seat_token"] != joined["seat_token"]
+        for window, answer, user_id in ((host, created, host_id), (guest, joined, guest_id)):
+            assert window.socket_query() == {
+                "game_token": [answer["token"]],
+                "user_id": [user_id],
+                "seat_token": [answer["seat_token"]],
+            }
         eventually(
             lambda: host.page.get_attribute(host.testid("p2-name"), "data-user-id") == guest_id,
             what="the host sees the guest",

@@ -10,13 +10,15 @@ event stream, and checks the leaderboard and both players' stats.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from e2e_support import RunningStack
-from game_rps.bot import ROCK, SCISSORS, always, is_game_complete, window_opened
+from game_rps.bot import ROCK, SCISSORS, Bot, BotResult, always, is_game_complete, window_opened
+from game_rps.engine import REFUSED_REASON
 
 from tools.run.arcade_api import Arcade, ArcadeError, Player
 from tools.run.scripted import open_match, poll, seat
@@ -74,6 +76,21 @@ def is_error(code: int) -> Callable[[dict[str, Any]], bool]:
     return lambda m: m.get("type") == "error" and m.get("code") == code
 
 
+async def knock(
+    game: dict[str, Any], user_id: str, seat_token: str | None, session: aiohttp.ClientSession
+) -> BotResult:
+    """A socket to the game's server as `user_id` with `seat_token`, until the server closes it."""
+    target = str(game["target_game_server"])
+    base = target if "://" in target else f"ws://{target}"
+    async with Bot(base, game["token"], user_id, seat_token, session=session) as bot:
+        return await bot.wait_closed()
+
+
+def refused(result: BotResult) -> bool:
+    """Refused like an unknown game token: close 1000 with the one reason, nothing seen."""
+    return (result.close_code, result.close_reason, result.messages) == (1000, REFUSED_REASON, [])
+
+
 def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
     arcade = stack.arcade
     host, guest, stranger = players(arcade, "alice", "bob", "eve")
@@ -88,23 +105,32 @@ def test_a_full_game_through_the_matchmaker(stack: RunningStack) -> None:
     assert game["state"] == "created"
     assert game["settings"] == {"num_players": 2}
     assert game["target_game_server"] == stack.config.game_socket_address
+    # The host's own seat token (issue 13): its credential on the socket, apart from the game's.
+    assert re.fullmatch(r"[0-9a-f]{32}", game["seat_token"]) and game["seat_token"] != game["token"]
     # Pending: not in the lobby, and nobody can join yet.
     assert not arcade.listed(game_id)
     assert join_status(arcade, guest, game_id) == 400
 
     async def play() -> tuple[Any, Any, dict[str, Any]]:
         async with aiohttp.ClientSession() as session:
+            # The game token and the host's user id are not enough to take the host's seat.
+            assert refused(await knock(game, host.user_id, None, session))
             host_bot = await seat(game, host, session, fighter="aru", strategy=always(ROCK))
             await host_bot.wait_for(lambda m: m.get("type") == "player_joined")
             # Listed once the game server reported the host's connection through the stream.
             await poll(lambda: arcade.listed(game_id), "game listed after the host joined")
             (entry,) = [g for g in arcade.open_games() if g["game_id"] == game_id]
             assert entry["creator_id"] == host.user_id
-            assert not {"token", "state", "_last_updated"} & set(entry)
+            assert not {"token", "seat_token", "state", "_last_updated"} & set(entry)
 
             joined = await asyncio.to_thread(arcade.join_game, guest, game_id)
             assert joined["players"] == [host.user_id, guest.user_id]
             assert joined["token"] == game["token"]
+            assert joined["seat_token"] not in (game["seat_token"], None)  # the guest's own
+            # Holding the game token (as both players do) seats nobody in the other's place, and
+            # the close says nothing about who is seated (the host is: no 4001 for a stranger).
+            assert refused(await knock(game, host.user_id, joined["seat_token"], session))
+            assert refused(await knock(game, guest.user_id, game["seat_token"], session))
             # Active: out of the lobby, and full.
             assert not arcade.listed(game_id)
             assert join_status(arcade, stranger, game_id) == 400
@@ -196,6 +222,7 @@ def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningS
             # Mid-game: the first weapon window is open. The second player leaves.
             await host_bot.wait_for(window_opened, timeout=30)
             await guest_bot.leave()
+            left_seat = match.joined["seat_token"]
             mark = len(host_bot.messages)
             await host_bot.wait_for(is_error(4003), timeout=15)
             assert not host_bot.closed  # the host stays
@@ -209,6 +236,11 @@ def test_second_player_leaves_a_third_joins_then_the_host_leaves(stack: RunningS
             rejoined = await asyncio.to_thread(arcade.join_game, third, game_id)
             assert rejoined["players"] == [host.user_id, third.user_id]
             assert not arcade.listed(game_id)
+            assert rejoined["seat_token"] != left_seat
+            # The player who left keeps the game token and their old seat token: neither seats
+            # them again, as themselves or as the newcomer.
+            for user_id in (guest.user_id, third.user_id):
+                assert refused(await knock(rejoined, user_id, left_seat, session))
             third_bot = await seat(
                 rejoined, third, session, fighter="hog", strategy=always(SCISSORS)
             )

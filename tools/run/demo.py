@@ -1,8 +1,9 @@
 """`make demo`: two scripted players play one game against a running arcade, then the scores.
 
 They sign in (the page's /dev/token), the host creates a game through the matchmaker, the guest
-joins it from the lobby, both play it over the WebSocket (game_rps.bot), and the demo prints the
-leaderboard and both players' stats. Addresses: DEMO_PAGE_URL, MATCHMAKER_URL, STATS_TRACKER_URL
+joins it from the lobby, both play it over the WebSocket (game_rps.bot; each connects with the game
+token and the seat token of its own matchmaker answer), and the demo prints the leaderboard and
+both players' stats. Addresses: DEMO_PAGE_URL, MATCHMAKER_URL, STATS_TRACKER_URL
 (default: the development ports of `make run`), or the command-line options.
 """
 

@@ -1,9 +1,10 @@
 """Scripted players at a game, the way a person plays it: what `make demo` and the e2e tests share.
 
-The host creates a game through the matchmaker and connects to the game server with the token and
-address it answered; the lobby lists the game once the game server reported that connection; the
-guest joins it through the matchmaker and connects. `open_match` is that whole flow; `seat` and
-`poll` are its steps, for a caller (a test) that checks something between them.
+The host creates a game through the matchmaker and connects to the game server with the address,
+the game token and its own seat token (`seat_token`) it answered; the lobby lists the game once the
+game server reported that connection; the guest joins it through the matchmaker and connects with
+the game token and the seat token of its own join answer. `open_match` is that whole flow; `seat`
+and `poll` are its steps, for a caller (a test) that checks something between them.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ async def seat(
     fighter: str,
     strategy: Strategy,
 ) -> Bot:
-    """A scripted player connected with the address and token of a create or join answer."""
+    """A scripted player connected with the address, game token and seat token of `player`'s own
+    create or join answer (the seat token is that player's only: another's is refused)."""
     bot = Bot(
-        socket_base(game), game["token"], player.user_id,
+        socket_base(game), game["token"], player.user_id, game["seat_token"],
         fighter=fighter, strategy=strategy, session=session,
     )  # fmt: skip
     await bot.connect()
