@@ -19,7 +19,22 @@ DOCUMENTS = ("VARCADE_SPEC.md", "CONVENTIONS.md", "ACTION_PINS.md")
 # Lines of an original that a copy may change or leave out, per document: {original line: reason}.
 # Each entry must name the issue that decided it (e.g. "issue #123: the port moved to 8081"); an
 # entry without one is not a reason. Empty: the copies only add.
-ALLOWED_CHANGES: dict[str, dict[str, str]] = {}
+ALLOWED_CHANGES: dict[str, dict[str, str]] = {
+    "VARCADE_SPEC.md": {
+        "Connect to `ws://<host>:8085/?game_token=<token>&user_id=<id>`. Refused connections are "
+        "closed with: 1000 when": (
+            "issue 13: seat credential: the connect line gains seat_token (the player's own, from "
+            "the matchmaker's seat_token answer), without which a game token holder could sit in "
+            "either seat; game_token and user_id are kept"
+        ),
+        "token or user id is missing or unknown; 4000 when the second player connects before the "
+        "host; 4001 when a player": (
+            "issue 13: seat credential: a missing, unknown or wrong seat token is refused like an "
+            "unknown token (1000, the same reason), and 4000/4001 go only to the holder of the "
+            "right seat token, so that close codes tell nothing about who is seated"
+        ),
+    },
+}
 
 REFRESH = (
     "bring the copy up to date with ../shared/{name} without losing the repository's additions "
