@@ -4,14 +4,14 @@
 group has been handed every entry and has acknowledged them all. `TakeoverWatch` measures how long
 a killed consumer's pending entries wait before another consumer takes them over: at the kill it
 records the entries pending for the killed process (its consumer name carries its pid), then polls
-XPENDING until each of them is acked or delivered again.
+XPENDING until each of them is acked, owned by another consumer, or delivered again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import redis
@@ -111,7 +111,7 @@ class Takeover:
 
     pid: int
     killed_at: float
-    entries: dict[str, int]  # entry id -> delivery count at the kill
+    entries: dict[str, tuple[str, int]]  # entry id -> (consumer, delivery count) at the kill
     done_at: float | None = None
 
     @property
@@ -146,9 +146,11 @@ class TakeoverWatch:
         return self
 
     def stop(self) -> None:
+        """Stop polling, after one last look (entries acked just now count as taken over)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.poll()
 
     def record_kill(self, pid: int, killed_at: float) -> Takeover:
         rows = pending_entries(self.client, self.group, stream=self.stream)
@@ -156,7 +158,7 @@ class TakeoverWatch:
         names = {str(r["consumer"]) for r in rows}
         if not mine and self.sole_consumer and not any(map(_looks_default, names)):
             mine = rows  # consumers not named after pids: with one replica, all were its
-        entries = {str(r["message_id"]): int(str(r["times_delivered"])) for r in mine}
+        entries = {str(r["message_id"]): _owner(r) for r in mine}
         takeover = Takeover(pid, killed_at, entries)
         with self._lock:
             self.kills.append(takeover)
@@ -168,37 +170,33 @@ class TakeoverWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            with self._lock:
-                waiting = [k for k in self.kills if k.entries and k.done_at is None]
-            if not waiting:
-                continue
-            try:
-                rows = pending_entries(self.client, self.group, stream=self.stream)
-            except redis.RedisError:
-                continue
-            now = time.monotonic()
-            current = {str(r["message_id"]): int(str(r["times_delivered"])) for r in rows}
+            self.poll()
+
+    def poll(self) -> None:
+        """Mark the kills whose entries have all been acked, claimed or delivered again since."""
+        with self._lock:
+            waiting = [k for k in self.kills if k.entries and k.done_at is None]
+        if not waiting:
+            return
+        try:
+            rows = pending_entries(self.client, self.group, stream=self.stream)
+        except redis.RedisError:
+            return
+        now = time.monotonic()
+        current = {str(r["message_id"]): _owner(r) for r in rows}
+
+        def moved(entry_id: str, then: tuple[str, int]) -> bool:
+            now_owner = current.get(entry_id)
+            return now_owner is None or now_owner[0] != then[0] or now_owner[1] > then[1]
+
+        with self._lock:
             for kill in waiting:
-                if all(current.get(i, 1 << 30) > n for i, n in kill.entries.items()):
+                if all(moved(i, then) for i, then in kill.entries.items()):
                     kill.done_at = now
 
 
-def holds_entries(client: redis.Redis, group: str, pid: int, *, stream: str = STREAM) -> bool:
-    """Whether process `pid` has entries in hand (delivered to it, not acked yet).
-
-    Its consumer is the one named after its pid; if no consumer is (a library naming them
-    otherwise), whether the group has anything pending or undelivered at all."""
-    try:
-        consumers = client.xinfo_consumers(stream, group)
-    except redis.ResponseError:
-        return False
-    for info in consumers:
-        if consumer_of_pid(str(info["name"]), pid):
-            return int(info["pending"]) > 0
-    if any(_looks_default(str(info["name"])) for info in consumers):
-        return False  # named after pids, but not yet after this one: it has not read yet
-    state = progress(client, group, stream)
-    return state.pending > 0 or state.last_delivered != state.stream_last
+def _owner(row: Mapping[str, object]) -> tuple[str, int]:
+    return str(row["consumer"]), int(str(row["times_delivered"]))
 
 
 def _looks_default(name: str) -> bool:
