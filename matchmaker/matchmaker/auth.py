@@ -1,4 +1,9 @@
-"""Player identity: the arcade portal's HS256 JWT carrying `user_id` and `username`."""
+"""Player identity: the arcade portal's HS256 JWT carrying `user_id` and `username`.
+
+Signature and claims are checked by `varcade_workers.player_tokens` (the rules the game page's dev
+tokens follow too): `exp` required unless `JWT_REQUIRE_EXP=false`, `iss` / `aud` / age when
+`JWT_ISSUER` / `JWT_AUDIENCE` / `JWT_MAX_AGE_SECONDS` are set. Any failure is a 401 JSON answer.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import jwt
 from flask import abort, current_app, g, request
+from varcade_workers.player_tokens import InvalidToken, TokenRules
 
-ALGORITHM = "HS256"
+from varcade_workers import player_tokens
+
+ALGORITHM = player_tokens.ALGORITHM
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,16 +32,13 @@ class AuthError(Exception):
     """Why a request carries no usable identity; the message goes back to the client with a 401."""
 
 
-def decode_player_token(token: str, secret: str) -> Player:
-    """Verify signature (and `exp` when present) and read the player's claims."""
+def decode_player_token(token: str, secret: str, rules: TokenRules | None = None) -> Player:
+    """Verify the signature and the claims `rules` ask for (default: `exp` required), and read the
+    player's claims."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM])
-    except jwt.ExpiredSignatureError as exc:
-        raise AuthError("Token has expired.") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise AuthError("Token signature is invalid.") from exc
-    except jwt.InvalidTokenError as exc:
-        raise AuthError("Token is malformed.") from exc
+        claims = player_tokens.verify(token, secret, rules)
+    except InvalidToken as exc:
+        raise AuthError(str(exc)) from exc
     user_id = claims.get("user_id")
     username = claims.get("username")
     # Portals have issued numeric ids; the matchmaker treats every id as a string.
@@ -47,7 +51,7 @@ def decode_player_token(token: str, secret: str) -> Player:
     return Player(user_id=user_id, username=username)
 
 
-def player_from_header(header: str | None, secret: str) -> Player:
+def player_from_header(header: str | None, secret: str, rules: TokenRules | None = None) -> Player:
     """Read `Authorization: Bearer <jwt>`."""
     if not header:
         raise AuthError("Missing Authorization header.")
@@ -55,12 +59,15 @@ def player_from_header(header: str | None, secret: str) -> Player:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise AuthError("Authorization header must be 'Bearer <token>'.")
-    return decode_player_token(token, secret)
+    return decode_player_token(token, secret, rules)
 
 
-def issue_player_token(user_id: str, username: str, secret: str, **claims: Any) -> str:
-    """Mint a player token (tests and local tools; the portal issues real ones)."""
-    return jwt.encode({"user_id": user_id, "username": username, **claims}, secret, ALGORITHM)
+def issue_player_token(
+    user_id: str, username: str, secret: str, *, rules: TokenRules | None = None, **claims: Any
+) -> str:
+    """Mint a player token (tests and local tools; the portal issues real ones): `iat`, `exp` in
+    24 h and the rules' `iss` / `aud`, unless `claims` say otherwise."""
+    return player_tokens.issue({"user_id": user_id, "username": username, **claims}, secret, rules)
 
 
 def require_player(view: F) -> F:
@@ -68,9 +75,10 @@ def require_player(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        secret = current_app.extensions["matchmaker"].config.jwt_secret
+        config = current_app.extensions["matchmaker"].config
+        header = request.headers.get("Authorization")
         try:
-            g.player = player_from_header(request.headers.get("Authorization"), secret)
+            g.player = player_from_header(header, config.jwt_secret, config.token_rules)
         except AuthError as exc:
             abort(401, description=str(exc))
         return view(*args, **kwargs)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from varcade_workers.player_tokens import TokenRules
 from varcade_workers.settings import DEV_GAME_SERVER_TOKEN, DEV_JWT_SECRET, ConfigError
 
 from matchmaker.games import Product
@@ -45,6 +46,9 @@ class Config:
     curation_batch: int = 100
     #: How long the worker holds an event whose predecessor (by `seq`) has not been applied yet.
     order_wait_seconds: float = 15.0
+    #: What a player token must carry (JWT_REQUIRE_EXP, JWT_ISSUER, JWT_AUDIENCE,
+    #: JWT_MAX_AGE_SECONDS): `exp` by default.
+    token_rules: TokenRules = field(default_factory=TokenRules)
     #: EventStreamWorker tuning (STREAM_BATCH_SIZE, STREAM_BLOCK_MS, STREAM_CLAIM_IDLE_MS,
     #: STREAM_MAX_DELIVERIES), read by the library.
     stream: settings.StreamOptions = field(
@@ -70,6 +74,7 @@ class Config:
             curation_interval=settings.env_float("CURATION_INTERVAL_SECONDS", 5.0, minimum=0.01),
             curation_batch=settings.env_int("CURATION_BATCH", 100, minimum=1),
             order_wait_seconds=settings.env_float("ORDER_WAIT_SECONDS", 15.0, minimum=0.0),
+            token_rules=TokenRules.from_env(),
             stream=settings.stream_options(),
         )
 

@@ -14,6 +14,7 @@ from matchmaker.auth import (
 
 SECRET = "a-test-secret-long-enough-for-hs256-and-hs512-keys-xxxxxxxxxxxxxx"
 OTHER = "another-secret-long-enough-for-hs256-keys"
+EXP = int(time.time()) + 3600  # tokens must carry exp
 
 
 def test_valid_token_gives_the_player():
@@ -24,7 +25,7 @@ def test_valid_token_gives_the_player():
 
 
 def test_numeric_user_id_becomes_a_string():
-    token = jwt.encode({"user_id": 42, "username": "Ann"}, SECRET, "HS256")
+    token = jwt.encode({"user_id": 42, "username": "Ann", "exp": EXP}, SECRET, "HS256")
     assert decode_player_token(token, SECRET).user_id == "42"
 
 
@@ -38,9 +39,10 @@ def test_numeric_user_id_becomes_a_string():
         ("Bearer not.a.jwt", "malformed"),
         (f"Bearer {issue_player_token('u1', 'Ann', OTHER)}", "signature"),
         (f"Bearer {issue_player_token('u1', 'Ann', SECRET, exp=int(time.time()) - 10)}", "expired"),
-        (f"Bearer {jwt.encode({'username': 'Ann'}, SECRET, 'HS256')}", "user_id"),
-        (f"Bearer {jwt.encode({'user_id': 'u1'}, SECRET, 'HS256')}", "username"),
+        (f"Bearer {jwt.encode({'username': 'Ann', 'exp': EXP}, SECRET, 'HS256')}", "user_id"),
+        (f"Bearer {jwt.encode({'user_id': 'u1', 'exp': EXP}, SECRET, 'HS256')}", "username"),
         (f"Bearer {jwt.encode({'user_id': 'u1', 'username': 'A'}, SECRET, 'HS512')}", "malformed"),
+        (f"Bearer {jwt.encode({'user_id': 'u1', 'username': 'A'}, SECRET, 'HS256')}", "'exp'"),
     ],
 )
 def test_bad_headers_are_refused_with_a_reason(header, message):
