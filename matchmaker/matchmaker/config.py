@@ -49,6 +49,11 @@ class Config:
     #: What a player token must carry (JWT_REQUIRE_EXP, JWT_ISSUER, JWT_AUDIENCE,
     #: JWT_MAX_AGE_SECONDS): `exp` by default.
     token_rules: TokenRules = field(default_factory=TokenRules)
+    #: Games a player may have created and not seen end, per product (0: no limit).
+    max_open_games_per_player: int = 3
+    #: create_game / join_game calls one player may make per minute (0: no limit).
+    create_rate_per_minute: int = 10
+    join_rate_per_minute: int = 30
     #: EventStreamWorker tuning (STREAM_BATCH_SIZE, STREAM_BLOCK_MS, STREAM_CLAIM_IDLE_MS,
     #: STREAM_MAX_DELIVERIES), read by the library.
     stream: settings.StreamOptions = field(
@@ -75,6 +80,9 @@ class Config:
             curation_batch=settings.env_int("CURATION_BATCH", 100, minimum=1),
             order_wait_seconds=settings.env_float("ORDER_WAIT_SECONDS", 15.0, minimum=0.0),
             token_rules=TokenRules.from_env(),
+            max_open_games_per_player=settings.env_int("MAX_OPEN_GAMES_PER_PLAYER", 3, minimum=0),
+            create_rate_per_minute=settings.env_int("CREATE_RATE_PER_MINUTE", 10, minimum=0),
+            join_rate_per_minute=settings.env_int("JOIN_RATE_PER_MINUTE", 30, minimum=0),
             stream=settings.stream_options(),
         )
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
+from matchmaker import limits
 from matchmaker.auth import Player, require_player
 from matchmaker.game_servers import GameServerError, Seat
 from matchmaker.games import Game, JoinRefused, Product, check_can_join, new_game_id
@@ -75,6 +76,7 @@ def create_game(product_id: str) -> Response:
     services = _services()
     product = _product(product_id)
     player = g.player
+    limits.before_create(services, product_id, player.user_id)  # 429 / 409
     game_id = new_game_id()
     create = services.game_servers.create_game
     seat = _on_game_server(create, "create", product.game_server_url, product_id, game_id, player)
@@ -87,7 +89,7 @@ def create_game(product_id: str) -> Response:
         game_id=game_id,
     )
     try:
-        services.repository.create(game)
+        limits.store_new_game(services, game)  # 409 if another create took the last place
     except Exception:
         # The server holds a game nobody can find: take it back before reporting the failure.
         _forget_game_on_server(services, game)
@@ -105,6 +107,7 @@ def join_game(product_id: str, game_id: str) -> Response:
     services = _services()
     _product(product_id)
     player = g.player
+    limits.before_join(services, player.user_id)  # 429
     game = services.repository.get(product_id, game_id)
     if game is None:
         abort(404, description=f"Game {game_id} not found.")

@@ -6,6 +6,8 @@ Keys (per product `p`):
   time, so every list reads oldest first. A game is in exactly the list `Game.list` names.
 - `<prefix>:<p>:expiry`: game ids scored by the time they expire, so curation finds expired games
   without scanning games that still have minutes to live.
+- `<prefix>:<p>:created_by:<user_id>`: the ids of the games a player created that have not ended
+  (set), kept by every save and delete, so the per-player limit of open games reads one set.
 
 Every change to a game is one optimistic transaction (WATCH the game's key, read, compute,
 MULTI/EXEC, retry on conflict), so an API request and the worker changing one game at once never
@@ -22,6 +24,7 @@ import redis
 from redis.client import Pipeline
 
 from matchmaker.games import Game, GameList
+from varcade_workers import events
 
 DEFAULT_PREFIX: Final = "matchmaker"
 MAX_ATTEMPTS: Final = 100
@@ -49,6 +52,15 @@ class TooMuchContention(Exception):
     """A game changed under every one of MAX_ATTEMPTS transactions."""
 
 
+class TooManyOpenGames(Exception):
+    """The creator of a new game already has `limit` games that have not ended."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"{count} open games, at most {limit}")
+        self.count = count
+        self.limit = limit
+
+
 class GameRepository:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = client
@@ -64,6 +76,9 @@ class GameRepository:
 
     def expiry_key(self, product_id: str) -> str:
         return f"{self.prefix}:{product_id}:expiry"
+
+    def creator_key(self, product_id: str, user_id: str) -> str:
+        return f"{self.prefix}:{product_id}:created_by:{user_id}"
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -106,6 +121,31 @@ class GameRepository:
         expired = [g for g in self._load(product_id, oldest) if g.is_expired(now)]
         return sorted(expired, key=lambda g: (g.last_updated, g.game_id))
 
+    def open_game_count(self, product_id: str, user_id: str) -> int:
+        """How many games `user_id` created in this product that have not ended (nor been
+        removed)."""
+        open_ids, stale = self._open_game_ids(self.redis, product_id, user_id)
+        if stale:  # ids whose game is gone or ended (only if written before this index existed)
+            self.redis.srem(self.creator_key(product_id, user_id), *stale)
+        return len(open_ids)
+
+    def _open_game_ids(
+        self, client: redis.Redis | Pipeline, product_id: str, user_id: str
+    ) -> tuple[list[str], list[str]]:
+        """(open, stale) ids of the creator's index, each checked against its game."""
+        ids = sorted(_text(i) for i in client.smembers(self.creator_key(product_id, user_id)))
+        if not ids:
+            return [], []
+        raws = client.mget([self.game_key(product_id, game_id) for game_id in ids])
+        open_ids, stale = [], []
+        for game_id, raw in zip(ids, raws, strict=True):
+            game = None if raw is None else Game.from_json(raw)
+            if game is not None and game.creator_id == user_id and game.state != events.ENDED:
+                open_ids.append(game_id)
+            else:
+                stale.append(game_id)
+        return open_ids, stale
+
     def _load(self, product_id: str, ids: Iterable[Any]) -> list[Game]:
         keys = [self.game_key(product_id, _text(i)) for i in ids]
         if not keys:
@@ -114,15 +154,36 @@ class GameRepository:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def create(self, game: Game) -> None:
-        """Store a new game; raises GameExists if the id is taken."""
+    def create(self, game: Game, *, max_open_per_creator: int = 0) -> None:
+        """Store a new game; raises GameExists if the id is taken, and TooManyOpenGames if its
+        creator already has `max_open_per_creator` games that have not ended (0: no limit),
+        counted in the same transaction (two creates at once cannot both take the last place)."""
 
         def change(current: Game | None) -> Outcome:
             if current is not None:
                 raise GameExists(game.game_id)
             return game
 
-        self.update(game.product_id, game.game_id, change)
+        if not max_open_per_creator:
+            self.update(game.product_id, game.game_id, change)
+            return
+        pid, gid, creator = game.product_id, game.game_id, game.creator_id
+        creator_key = self.creator_key(pid, creator)
+        with self.redis.pipeline() as pipe:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    pipe.watch(self.game_key(pid, gid), creator_key)
+                    open_ids, stale = self._open_game_ids(pipe, pid, creator)
+                    if len(open_ids) >= max_open_per_creator:
+                        raise TooManyOpenGames(len(open_ids), max_open_per_creator)
+                    self.transact(pipe, pid, gid, change)
+                    if stale:
+                        pipe.srem(creator_key, *stale)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        raise TooMuchContention(f"games of {creator} in {pid}")
 
     def update(self, product_id: str, game_id: str, change: ChangeFn) -> Outcome:
         """Apply `change` to the stored game in an optimistic transaction; returns its outcome.
@@ -156,6 +217,8 @@ class GameRepository:
                 self._queue_save(pipe, outcome)
         elif outcome is DELETE:
             self._queue_delete(pipe, product_id, game_id)
+            if current is not None:
+                pipe.srem(self.creator_key(product_id, current.creator_id), game_id)
         return outcome
 
     def _queue_save(self, pipe: Pipeline, game: Game) -> None:
@@ -167,6 +230,10 @@ class GameRepository:
             else:
                 pipe.zrem(self.list_key(pid, which), gid)
         pipe.zadd(self.expiry_key(pid), {gid: game.expires_at})
+        if game.state == events.ENDED:
+            pipe.srem(self.creator_key(pid, game.creator_id), gid)
+        else:
+            pipe.sadd(self.creator_key(pid, game.creator_id), gid)
 
     def _queue_delete(self, pipe: Pipeline, product_id: str, game_id: str) -> None:
         pipe.delete(self.game_key(product_id, game_id))
