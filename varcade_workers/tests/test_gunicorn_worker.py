@@ -74,7 +74,7 @@ def gunicorn(tmp_path: Path, **env: str) -> Iterator[int]:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or its workers still booting
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start: {(tmp_path / 'gunicorn.log').read_text()}")
