@@ -14,18 +14,17 @@ import os
 import re
 import stat
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Final
 
-import jwt
 from aiohttp import web
 
 from game_rps.engine import PRODUCT_ID
 from game_rps.fighters import fighters_json
 from game_rps.json_errors import Handler, json_error, with_json_errors
-from varcade_workers import names, settings
+from varcade_workers import names, player_tokens, settings
 
 log = logging.getLogger("game_rps.page")
 
@@ -47,6 +46,9 @@ class PageConfig:
     matchmaker_url: str = DEFAULT_MATCHMAKER_URL
     stats_tracker_url: str = DEFAULT_STATS_TRACKER_URL
     client_dir: Path = CLIENT_DIR
+    #: The matchmaker's rules for player tokens (JWT_ISSUER, JWT_AUDIENCE, JWT_MAX_AGE_SECONDS), so
+    #: that the tokens minted here carry what it requires (exp, and iss / aud when configured).
+    token_rules: player_tokens.TokenRules = field(default_factory=player_tokens.TokenRules)
 
     @property
     def dev_tokens(self) -> bool:
@@ -55,16 +57,18 @@ class PageConfig:
 
     @classmethod
     def from_env(cls) -> PageConfig:
+        # Only /dev/token uses the secret and the token rules, and it does not exist in
+        # production: production reads neither (the portal and the matchmaker hold them).
+        production = settings.is_production()
         return cls(
             environment=settings.environment(),
-            # Only /dev/token uses the secret, and it does not exist in production: production
-            # needs no JWT_SECRET here (the portal and the matchmaker hold it).
-            jwt_secret=(
-                "" if settings.is_production() else settings.secret("JWT_SECRET", DEV_JWT_SECRET)
-            ),
+            jwt_secret="" if production else settings.secret("JWT_SECRET", DEV_JWT_SECRET),
             matchmaker_url=_strip_slash(settings.env_str("MATCHMAKER_URL", DEFAULT_MATCHMAKER_URL)),
             stats_tracker_url=_strip_slash(
                 settings.env_str("STATS_TRACKER_URL", DEFAULT_STATS_TRACKER_URL)
+            ),
+            token_rules=(
+                player_tokens.TokenRules() if production else player_tokens.TokenRules.from_env()
             ),
         )
 
@@ -88,10 +92,15 @@ def user_id_for(username: str) -> str:
     return str(uuid.uuid5(USER_ID_NAMESPACE, username))
 
 
-def mint_token(username: str, secret: str) -> dict[str, str]:
-    """A player token as the portal would issue it: HS256 with user_id and username."""
+def mint_token(
+    username: str, secret: str, rules: player_tokens.TokenRules | None = None
+) -> dict[str, str]:
+    """A player token as the portal would issue it: HS256 with user_id and username, plus iat,
+    exp and the rules' iss / aud (``varcade_workers.player_tokens.issue``, what the matchmaker's
+    ``verify`` accepts under the same rules)."""
     user_id = user_id_for(username)
-    token = jwt.encode({"user_id": user_id, "username": username}, secret, algorithm="HS256")
+    claims = {"user_id": user_id, "username": username}
+    token = player_tokens.issue(claims, secret, rules)
     return {"token": token, "user_id": user_id, "username": username}
 
 
@@ -247,7 +256,7 @@ async def _dev_token(request: web.Request) -> web.Response:
         username = validate_username(body.get("username"))
     except InvalidUsername as exc:
         return json_error(400, str(exc))
-    issued = mint_token(username, config.jwt_secret)
+    issued = mint_token(username, config.jwt_secret, config.token_rules)
     log.info("dev token issued", extra={"user_id": issued["user_id"]})
     return web.json_response(issued, headers={"Cache-Control": "no-store"})
 

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from game_rps.fighters import FIGHTERS, WEAPON_NAMES
 from game_rps.page import PageConfig, create_page_app
+from varcade_workers.player_tokens import TokenRules, verify
 from varcade_workers.settings import ConfigError
 
 from game_rps import page
@@ -80,7 +81,8 @@ def call(serve: Any) -> SyncClient:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("VARCADE_ENV", "JWT_SECRET", "MATCHMAKER_URL", "STATS_TRACKER_URL"):
+    for name in ("VARCADE_ENV", "JWT_SECRET", "MATCHMAKER_URL", "STATS_TRACKER_URL", "JWT_ISSUER",
+                 "JWT_AUDIENCE", "JWT_MAX_AGE_SECONDS", "JWT_REQUIRE_EXP"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -100,6 +102,26 @@ def test_dev_token_is_a_player_token_signed_with_the_secret(call: SyncClient) ->
         jwt.decode(
             reply.json["token"], "another-secret-of-the-same-length-0123456", algorithms=["HS256"]
         )
+
+
+def test_dev_token_passes_the_matchmakers_token_rules(
+    call: SyncClient, clean_env: pytest.MonkeyPatch, serve: Any
+) -> None:
+    # The matchmaker requires exp by default (varcade_workers.player_tokens): a dev token has it.
+    claims = verify(call("POST", "/dev/token", json={"username": "alice"}).json["token"], SECRET)
+    assert claims["exp"] - claims["iat"] == 24 * 3600
+    # ... and the issuer, audience and maximum age the environment sets for both sides.
+    clean_env.setenv("JWT_ISSUER", "varcade-dev")
+    clean_env.setenv("JWT_AUDIENCE", "varcade-matchmaker")
+    clean_env.setenv("JWT_MAX_AGE_SECONDS", "600")
+    clean_env.setenv("JWT_SECRET", SHARED_SECRET)
+    token = serve(create_page_app())("POST", "/dev/token", json={"username": "bob"}).json["token"]
+    claims = verify(token, SHARED_SECRET, TokenRules.from_env())
+    assert (claims["iss"], claims["aud"], claims["exp"] - claims["iat"]) == (
+        "varcade-dev",
+        "varcade-matchmaker",
+        600,
+    )
 
 
 def test_same_username_same_user_id_across_restarts(call: SyncClient, serve: Any) -> None:
