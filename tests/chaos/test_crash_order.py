@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -224,7 +225,8 @@ def test_non_utf8_poison_does_not_hold_back_valid_events(
 
     def dead_lettered() -> set[str]:
         found = set()
-        for _, fields in raw.xrange(DEAD_STREAM):
+        entries: Any = raw.xrange(DEAD_STREAM)
+        for _, fields in entries:
             found.add(fields.get(b"dl_original_id", b"").decode(errors="replace"))
         return found & poison_ids
 

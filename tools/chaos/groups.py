@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -90,10 +91,10 @@ def wait_consumed(
 
 def pending_entries(
     client: redis.Redis, group: str, *, stream: str = STREAM, count: int = 100_000
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """XPENDING's extended form: message_id, consumer, time_since_delivered, times_delivered."""
     try:
-        rows = client.xpending_range(stream, group, "-", "+", count)
+        rows: Any = client.xpending_range(stream, group, "-", "+", count)
     except redis.ResponseError:
         return []
     return list(rows)
@@ -195,6 +196,24 @@ class TakeoverWatch:
                     kill.done_at = now
 
 
+def holds_entries(client: redis.Redis, group: str, pid: int, *, stream: str = STREAM) -> bool:
+    """Whether process `pid` has entries in hand (delivered to it, not acked yet).
+
+    Its consumer is the one named after its pid; if no consumer is (a library naming them
+    otherwise), whether the group has anything pending or undelivered at all."""
+    try:
+        consumers = client.xinfo_consumers(stream, group)
+    except redis.ResponseError:
+        return False
+    for info in consumers:
+        if consumer_of_pid(str(info["name"]), pid):
+            return int(info["pending"]) > 0
+    if any(_looks_default(str(info["name"])) for info in consumers):
+        return False  # named after pids, but not yet after this one: it has not read yet
+    state = progress(client, group, stream)
+    return state.pending > 0 or state.last_delivered != state.stream_last
+
+
 def _owner(row: Mapping[str, object]) -> tuple[str, int]:
     return str(row["consumer"]), int(str(row["times_delivered"]))
 
@@ -202,14 +221,3 @@ def _owner(row: Mapping[str, object]) -> tuple[str, int]:
 def _looks_default(name: str) -> bool:
     parts = name.rsplit("-", 2)
     return len(parts) == 3 and parts[1].isdigit() and len(parts[2]) == 6
-
-
-def dead_letter_count(client: redis.Redis, group: str | None = None) -> int:
-    """Entries in the dead-letter stream (of one group when given)."""
-    if group is None:
-        return int(client.xlen(DEAD_STREAM))
-    count = 0
-    for _, fields in client.xrange(DEAD_STREAM):
-        if fields.get("dl_group") == group:
-            count += 1
-    return count

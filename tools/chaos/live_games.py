@@ -86,11 +86,13 @@ def observed_events(players: Sequence[tuple[str, Sequence[Message]]]) -> Counter
 
 def stream_kinds(client: redis.Redis, game_id: str) -> Counter[str]:
     """The kinds of a game's entries in the stream."""
-    return Counter(
-        entry_kind(fields)
-        for _, fields in client.xrange("game_event_stream")
-        if fields.get("game_id") == game_id
-    )
+    entries: Any = client.xrange("game_event_stream")
+    return Counter(entry_kind(fields) for _, fields in entries if fields.get("game_id") == game_id)
+
+
+def never_picks(_exchange: int) -> int | None:
+    """A strategy that never throws a weapon (a host only waiting in the lobby)."""
+    return None
 
 
 def lost_events(observed: Counter[str], written: Counter[str]) -> int:

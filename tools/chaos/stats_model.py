@@ -15,6 +15,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from stats_tracker.player_stats import GAMES
@@ -136,7 +137,8 @@ def compare(data: redis.Redis, expected: Expected, elo_product: str) -> StatsDif
     pipe = data.pipeline(transaction=False)
     for pid, user in keys:
         pipe.hgetall(stats_key(pid, user))
-    for (pid, user), stored in zip(keys, pipe.execute(), strict=True):
+    replies: list[Any] = pipe.execute()
+    for (pid, user), stored in zip(keys, replies, strict=True):
         want = expected.counters[(pid, user)]
         for counter in set(want) | set(stored):
             have, should = int(stored.get(counter, 0)), want.get(counter, 0)
@@ -150,17 +152,16 @@ def compare(data: redis.Redis, expected: Expected, elo_product: str) -> StatsDif
             if len(diff.examples) < 5:
                 diff.examples.append(f"{pid}/{user} {counter}: {have}, expected {should}")
     for pid, board in expected.boards.items():
-        stored_board = {
-            str(m): float(s) for m, s in data.zrange(leaderboard_key(pid), 0, -1, withscores=True)
-        }
+        rows: Any = data.zrange(leaderboard_key(pid), 0, -1, withscores=True)
+        stored_board = {str(member): float(score) for member, score in rows}
         for user in set(board) | set(stored_board):
-            have, should = stored_board.get(user), board.get(user)
+            score, wanted = stored_board.get(user), board.get(user)
             if pid == elo_product:
-                gap = abs((have if have is not None else 0.0) - (should or 0.0))
-                if have is None or should is None:
+                gap = abs((score or 0.0) - (wanted or 0.0))
+                if score is None or wanted is None:
                     gap = max(gap, 1000.0)
                 if gap > diff.elo_max_diff:
-                    diff.elo_max_diff, diff.elo_worst = gap, f"{user}: {have} vs {should}"
-            elif have != should:
-                diff.board_entries_off += int(abs((have or 0.0) - (should or 0.0))) or 1
+                    diff.elo_max_diff, diff.elo_worst = gap, f"{user}: {score} vs {wanted}"
+            elif score != wanted:
+                diff.board_entries_off += int(abs((score or 0.0) - (wanted or 0.0))) or 1
     return diff

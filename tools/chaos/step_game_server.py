@@ -15,6 +15,7 @@ With the whole arcade running (short TICK_SECONDS, scripted players):
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from tools.chaos.context import ALL_PROCESSES, GAME_SERVER, Arcade, ChaosRun
 from tools.chaos.live_games import (
     LiveMatch,
     lost_events,
+    never_picks,
     observed_events,
     play_checked_match,
     player,
@@ -112,8 +114,9 @@ async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
         for _ in range(LOBBY_GAMES):
             host = someone()
             game = await asyncio.to_thread(api.create_game, host)
-            await seat(game, host, session, fighter="aru", strategy=lambda _: None)
-            await poll(lambda g=game["game_id"]: api.listed(g), "the game listed")
+            await seat(game, host, session, fighter="aru", strategy=never_picks)
+            game_id = str(game["game_id"])
+            await poll(functools.partial(api.listed, game_id), "the game listed")
             waiting.append(game["game_id"])
         await asyncio.sleep(1.0)
         in_play = sum(1 for live in lives if not all(p.done() for p in live.plays))
@@ -182,7 +185,7 @@ async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
         )
         if later:
             longest = max(later.values()) - now
-            kinds = Counter(games[gid].state for gid in later if games[gid] is not None)
+            kinds = Counter(g.state for gid in later if (g := games[gid]) is not None)
             text = ", ".join(f"{n} {s} ({EXPIRY_SECONDS[s]:.0f}s)" for s, n in kinds.items())
             say(f"left for later (not waited for): {text}; the last expires in {longest:.0f}s")
             result.add(shown("dead server's live games: stay until expiry", f"{text}"))

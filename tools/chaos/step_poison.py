@@ -20,6 +20,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from matchmaker.events_worker import GROUP as MATCHMAKER_GROUP
@@ -115,7 +116,8 @@ def write(raw: redis.Redis, planned: list[Planned], chunk: int = 50) -> None:
 
 
 def dead_letters(raw: redis.Redis) -> list[tuple[str, dict[bytes, bytes]]]:
-    return [(i.decode(), f) for i, f in raw.xrange(DEAD_STREAM)]
+    entries: Any = raw.xrange(DEAD_STREAM)
+    return [(i.decode(), f) for i, f in entries]
 
 
 def run_cli(args: list[str], url: str, out_path: os.PathLike[str]) -> tuple[int, str]:
@@ -136,9 +138,9 @@ def run_cli(args: list[str], url: str, out_path: os.PathLike[str]) -> tuple[int,
 
 def stats_of(data: redis.Redis, user: str) -> dict[str, int]:
     for product in (WINS_PRODUCT, ELO_PRODUCT):
-        values = data.hgetall(f"player_stats:{product}:{user}")
+        values: Any = data.hgetall(f"player_stats:{product}:{user}")
         if values:
-            return {k: int(v) for k, v in values.items()}
+            return {str(k): int(v) for k, v in values.items()}
     return {}
 
 

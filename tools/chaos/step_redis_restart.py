@@ -11,9 +11,11 @@ players saw that the stream never got, data written before the crash that is gon
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from matchmaker.events_worker import GROUP as MATCHMAKER_GROUP
@@ -26,6 +28,7 @@ from tools.chaos.groups import wait_consumed
 from tools.chaos.live_games import (
     finish,
     lost_events,
+    never_picks,
     observed_events,
     play_checked_match,
     player,
@@ -61,8 +64,14 @@ class Snapshot:
 
 def take_snapshot(arcade: Arcade, lobby_games: list[str]) -> Snapshot:
     stream, stats = arcade.stream, arcade.stats_data
-    counters = {key: stats.hgetall(key) for key in stats.scan_iter("player_stats:*")}
-    boards = {key: set(stats.zrange(key, 0, -1)) for key in stats.scan_iter("leaderboard:*")}
+    counters: dict[str, dict[str, str]] = {}
+    for key in stats.scan_iter("player_stats:*"):
+        values: Any = stats.hgetall(key)
+        counters[str(key)] = {str(k): str(v) for k, v in values.items()}
+    boards: dict[str, set[str]] = {
+        str(key): {str(m) for m in stats.zrange(key, 0, -1)}  # type: ignore[union-attr]
+        for key in stats.scan_iter("leaderboard:*")
+    }
     return Snapshot(
         stream_length=int(stream.xlen(STREAM)),
         groups={str(g["name"]): str(g["last-delivered-id"]) for g in stream.xinfo_groups(STREAM)},
@@ -132,8 +141,9 @@ async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
         for _ in range(2):
             host = someone()
             game = await asyncio.to_thread(api.create_game, host)
-            await seat(game, host, session, fighter="mai", strategy=lambda _: None)
-            await poll(lambda g=game["game_id"]: api.listed(g), "the game listed")
+            await seat(game, host, session, fighter="mai", strategy=never_picks)
+            game_id = str(game["game_id"])
+            await poll(functools.partial(api.listed, game_id), "the game listed")
             lobby.append(game["game_id"])
         stream = arcade.stream
         await asyncio.to_thread(wait_consumed, stream, [MATCHMAKER_GROUP, STATS_GROUP], timeout=30)

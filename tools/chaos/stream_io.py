@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
 from varcade_workers import events
@@ -24,7 +26,7 @@ def parse_stream(client: redis.Redis, stream: str = STREAM) -> list[events.Event
     try:
         cursor = "-"
         while True:
-            page = raw.xrange(stream, cursor, "+", count=5000)
+            page: Any = raw.xrange(stream, cursor, "+", count=5000)
             for _entry_id, fields in page:
                 try:
                     decoded = {k.decode(): v.decode() for k, v in fields.items()}
