@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import NEVER_DECODE
 
 STREAM = "game_event_stream"
 DEAD_STREAM = f"{STREAM}:dead"
@@ -42,8 +43,14 @@ class GroupProgress:
 
 
 def stream_last_id(client: redis.Redis, stream: str = STREAM) -> str:
-    last = client.xrevrange(stream, count=1)
-    return str(last[0][0]) if last else "0-0"
+    """The newest entry's id. Its fields are read as bytes (they may not be UTF-8)."""
+    last: Any = client.execute_command(
+        "XREVRANGE", stream, "+", "-", "COUNT", "1", **{NEVER_DECODE: True}
+    )
+    if not last:
+        return "0-0"
+    entry_id = last[0][0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
 def progress(client: redis.Redis, group: str, stream: str = STREAM) -> GroupProgress:
