@@ -9,6 +9,7 @@ import pytest
 from flask import Flask, jsonify
 from varcade_workers.settings import ConfigError
 from varcade_workers.web import init_flask_app
+from werkzeug.exceptions import TooManyRequests
 
 ALLOW = "Access-Control-Allow-Origin"
 
@@ -86,3 +87,19 @@ def test_a_star_is_refused_in_production(fake_redis: Any, monkeypatch: pytest.Mo
         cors_app(fake_redis, ["*"])
     app = cors_app(fake_redis, ["https://arcade.example.com"])
     assert allowed(app, "https://arcade.example.com") == "https://arcade.example.com"
+
+
+def test_a_page_can_read_retry_after(fake_redis: Any) -> None:
+    app = Flask("retrytest")
+
+    @app.post("/limited")
+    def limited() -> Any:
+        raise TooManyRequests("Too many requests.", retry_after=7)
+
+    init_flask_app(
+        app, service="retrytest", redis_client=fake_redis, cors_origins=["https://page.example"]
+    )
+    response = app.test_client().post("/limited", headers={"Origin": "https://page.example"})
+    assert response.status_code == 429 and response.headers["Retry-After"] == "7"
+    assert response.get_json() == {"message": "Too many requests."}
+    assert "retry-after" in response.headers["Access-Control-Expose-Headers"].lower()

@@ -127,6 +127,7 @@ def init_flask_app(
         app,
         origins=_cors_origins(cors_origins),
         allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After"],  # a 429's wait, readable by the page's script
         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
     )
