@@ -132,11 +132,13 @@ class Arcade:
     config: StackConfig
     node: PrivateRedis
     fleet: Fleet
-    _clients: list[redis.Redis] = field(default_factory=list)
+    _clients: dict[int, redis.Redis] = field(default_factory=dict)
 
-    def client(self, db: int, **overrides: object) -> redis.Redis:
-        client = redis_client(self.config.redis_db(db), socket_timeout=30, **overrides)
-        self._clients.append(client)
+    def client(self, db: int) -> redis.Redis:
+        """A decoded client of database `db` (one per database, shared by the step's threads)."""
+        client = self._clients.get(db)
+        if client is None:
+            client = self._clients[db] = redis_client(self.config.redis_db(db), socket_timeout=30)
         return client
 
     @property
@@ -152,6 +154,6 @@ class Arcade:
         return self.client(self.config.stats_db)
 
     def close(self) -> None:
-        for client in self._clients:
+        for client in self._clients.values():
             with contextlib.suppress(Exception):
                 client.close()
