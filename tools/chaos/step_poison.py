@@ -86,23 +86,21 @@ def plan_stream(
     # Valid and poison entries at random places; the lobby games keep their own order.
     loose = valid + poison
     rng.shuffle(loose)
-    slots = sorted(rng.sample(range(len(loose) + len(lobby)), len(lobby)))
-    out: list[Planned] = []
+    total = len(loose) + len(lobby)
+    lobby_slots = set(rng.sample(range(total), len(lobby)))
     lobby_iter, loose_iter = iter(lobby), iter(loose)
-    for index in range(len(loose) + len(lobby)):
-        out.append(next(lobby_iter) if slots and index == slots[0] else next(loose_iter))
-        if slots and index == slots[0]:
-            slots.pop(0)
+    out = [next(lobby_iter) if i in lobby_slots else next(loose_iter) for i in range(total)]
     # The forgery: just before a valid entry of the second half, claiming to be its replay.
-    target = next(e for e in out[len(out) // 2 :] if e.what == "valid")
+    at = next(i for i in range(len(out) // 2, len(out)) if out[i].what == "valid")
+    target = out[at]
     forged = events.GameOver(WINS_PRODUCT, "forged-game", "forged-w", "forged-l").to_fields()
-    out.insert(out.index(target), Planned(_b(forged), "forged_target", Expect.FORGED))
+    forgery = Planned(_b(forged), "forged_target", Expect.FORGED)
+    out.insert(at, forgery)
     base = int(time.time() * 1000)
     for n, entry in enumerate(out):
         entry.entry_id = f"{base}-{n + 1}"
-    out[out.index(target) - 1].fields.update(
-        {REPLAY_OF.encode(): target.entry_id.encode(), REPLAY_GROUP.encode(): STATS_GROUP.encode()}
-    )
+    forgery.fields[REPLAY_OF.encode()] = target.entry_id.encode()
+    forgery.fields[REPLAY_GROUP.encode()] = STATS_GROUP.encode()
     return out, pairs
 
 
