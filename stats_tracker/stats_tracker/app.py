@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, jsonify
 from varcade_workers.logs import setup_logging
 from varcade_workers.redis_clients import redis_client
 from varcade_workers.web import init_flask_app
 
-from stats_tracker import leaderboards, player_stats
+from stats_tracker import leaderboards, openapi, player_stats
 from stats_tracker.config import Config
 from stats_tracker.repository import StatsRepository
 
@@ -22,7 +22,7 @@ def create_app(config: Config | None = None) -> Flask:
     setup_logging(SERVICE)
     config = config or Config.from_env()
     client = redis_client(config.redis_url)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # an API: no /static/ route
     app.config["STATS_PRODUCTS"] = config.products
     app.config["STATS_REPOSITORY"] = StatsRepository(client)
     init_flask_app(
@@ -34,4 +34,10 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.register_blueprint(leaderboards.blueprint)
     app.register_blueprint(player_stats.blueprint)
+    document = openapi.document(config.products)
+
+    def openapi_document() -> Response:
+        return jsonify(document)
+
+    app.add_url_rule("/openapi.json", "openapi", openapi_document, methods=["GET"])
     return app
