@@ -2,8 +2,9 @@
 
 Every game route needs ``Authorization: Bearer <GAME_SERVER_TOKEN>`` (401 otherwise); bodies are
 JSON objects whose fields are checked in the spec's order. Every error is JSON ``{"message"}`` with
-a 4xx status; `GET /healthz` (readiness), `GET /livez` (liveness) and `GET /metrics` are open
-(probes and scrapers carry no secret).
+a 4xx status; `GET /healthz` (readiness), `GET /livez` (liveness), `GET /metrics` and
+`GET /openapi.json` (this API's OpenAPI document, `game_rps.openapi`) are open (probes, scrapers and
+readers of the document carry no secret).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from varcade_workers.redis_clients import probe_client
 
+from game_rps import openapi
 from game_rps.engine import JoinRefused
 from game_rps.games import GameExists, GameRegistry, HostCannotBeRemoved, NotInGame, UnknownGame
 from game_rps.json_errors import BadRequest, Handler, json_error, with_json_errors
@@ -32,7 +34,7 @@ REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 UNHEALTHY_AFTER_KEY = web.AppKey("unhealthy_after", float)
 DEFAULT_UNHEALTHY_AFTER = 10.0
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/metrics", "/openapi.json"})
 MAX_BODY_BYTES = 64 * 1024
 MAX_USERNAME_CHARS = 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
@@ -222,6 +224,14 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+DOCUMENT_KEY = web.AppKey("openapi_document", dict)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """This API's OpenAPI 3.1 document (no token: it holds no secret)."""
+    return web.json_response(request.app[DOCUMENT_KEY])
+
+
 def create_control_app(
     registry: GameRegistry,
     service_token: str,
@@ -234,6 +244,9 @@ def create_control_app(
     app[REGISTRY_KEY] = registry
     app[TOKEN_KEY] = service_token
     app[UNHEALTHY_AFTER_KEY] = unhealthy_after
+    app[DOCUMENT_KEY] = openapi.control_document(
+        max_body_bytes=MAX_BODY_BYTES, max_username_chars=MAX_USERNAME_CHARS
+    )
     # /healthz pings through its own no-retry client: 503 at once when Redis is down, instead of
     # waiting behind the service client's retries or its busy connections.
     probe = probe_client(redis_client)
@@ -251,4 +264,5 @@ def create_control_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_document)
     return app

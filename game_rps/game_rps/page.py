@@ -21,6 +21,7 @@ from typing import Final
 
 from aiohttp import web
 
+from game_rps import openapi
 from game_rps.engine import PRODUCT_ID
 from game_rps.fighters import fighters_json
 from game_rps.json_errors import Handler, json_error, with_json_errors
@@ -261,11 +262,19 @@ async def _dev_token(request: web.Request) -> web.Response:
     return web.json_response(issued, headers={"Cache-Control": "no-store"})
 
 
+DOCUMENT_KEY = web.AppKey("openapi_document", dict)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT_KEY], headers={"Cache-Control": "no-store"})
+
+
 def create_page_app(config: PageConfig | None = None) -> web.Application:
     """The app the game server runs on CLIENT_PORT; config defaults to the environment."""
     config = config or PageConfig.from_env()
     app = web.Application(middlewares=[_headers_middleware], client_max_size=16 * 1024)
     app[CONFIG_KEY] = config
+    app[DOCUMENT_KEY] = openapi.page_document()
     app.router.add_get("/", _index)
     app.router.add_get("/index.html", _index)
     app.router.add_get("/config.json", _config)
@@ -273,4 +282,5 @@ def create_page_app(config: PageConfig | None = None) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_post("/dev/token", _dev_token)
     app.router.add_get("/static/{path:.+}", _static)
+    app.router.add_get("/openapi.json", _openapi)
     return app
