@@ -12,7 +12,8 @@ connected) only to the holder of the right seat token.
 Floods (issue 13): each socket's inbound messages go through a token bucket (past it: an `error`
 ``{"message": "too many messages", "code": 1008}``, then close 1008); concurrent sockets per client
 address are capped (past it: 429 before the upgrade); inbound frames are capped in size (aiohttp
-closes a larger one with 1009). The limits are :class:`SocketLimits`, from the configuration.
+closes a larger one with 1009; per-message compression is not offered, so the cap is on the bytes
+sent). The limits are :class:`SocketLimits`, from the configuration.
 """
 
 from __future__ import annotations
@@ -190,7 +191,15 @@ async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebS
 
 async def handle_socket(request: web.Request) -> web.StreamResponse:
     limits = request.app[LIMITS_KEY]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=limits.max_message_bytes)
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_SECONDS,
+        # aiohttp refuses a frame of max_msg_size bytes or more: + 1 so that a frame of exactly
+        # WS_MAX_MESSAGE_BYTES is read, as documented (make fuzz found 4096 bytes refused).
+        max_msg_size=limits.max_message_bytes + 1,
+        # No per-message compression: aiohttp checks a decompressed message against the limit
+        # differently (over it, not at it), and messages of under 100 bytes gain nothing.
+        compress=False,
+    )
     if not ws.can_prepare(request).ok:
         return web.json_response({"message": "Expected a WebSocket upgrade."}, status=400)
     addresses = request.app[ADDRESSES_KEY]

@@ -221,6 +221,33 @@ def test_a_frame_over_the_size_cap_closes_the_socket(stream_url: str, stream: re
     run(body())
 
 
+def test_a_frame_of_exactly_the_size_cap_is_read_one_byte_more_closes(
+    stream_url: str, stream: redis.Redis
+) -> None:
+    """make fuzz found a frame of exactly WS_MAX_MESSAGE_BYTES closed with 1009 (aiohttp refuses
+    at its max_msg_size, not past it). A client offering compression gets none: the cap is on the
+    bytes it sends."""
+
+    async def body() -> None:
+        async with running_server(stream_url, ws_max_message_bytes=300) as h:
+            for compress in (0, 15):
+                _, token = await h.new_game("host", "guest")
+                url = f"{h.ws_url}/?game_token={token}&user_id=host&seat_token="
+                async with h.session.ws_connect(
+                    url + h.seat(token, "host"), compress=compress
+                ) as ws:
+                    assert ws.compress == 0  # not negotiated
+                    await ws.receive_json()  # player_joined
+                    await ws.send_str(" " * 299 + "}")  # 300 bytes: read (and malformed)
+                    answer = await ws.receive_json()
+                    assert (answer["type"], answer["code"]) == ("error", 4400)
+                    await ws.send_str(" " * 300 + "}")  # 301 bytes
+                    closing = await ws.receive()
+                    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1009)
+
+    run(body())
+
+
 def test_flood_and_measure_reports_the_quiet_games_round_trip(
     stream_url: str, stream: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:
