@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g, request
 from varcade_workers.player_tokens import InvalidToken, TokenRules
 
-from varcade_workers import player_tokens
+from varcade_workers import events, names, player_tokens
 
 ALGORITHM = player_tokens.ALGORITHM
 
@@ -48,6 +48,12 @@ def decode_player_token(token: str, secret: str, rules: TokenRules | None = None
         raise AuthError("Token has no user_id.")
     if not isinstance(username, str) or not username:
         raise AuthError("Token has no username.")
+    try:
+        # Ids travel into the stream and Redis keys; names are shown to other players.
+        events.check_id(user_id, "the token's user_id")
+        username = names.check_username(username)
+    except ValueError as exc:  # InvalidUsername is a ValueError too
+        raise AuthError(f"Invalid token: {exc}") from None
     return Player(user_id=user_id, username=username)
 
 

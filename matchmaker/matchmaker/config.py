@@ -61,14 +61,24 @@ class Config:
     )
 
     @classmethod
-    def from_env(cls) -> Config:
-        """Raises ConfigError (naming the variable) for a bad or, in production, a default value."""
+    def from_env(cls, *, player_api: bool = True) -> Config:
+        """Raises ConfigError (naming the variable) for a bad or, in production, a default, short
+        (under 32 bytes) or shared value. The worker (`player_api=False`) checks no player tokens,
+        so it neither reads nor needs JWT_SECRET."""
+        minimum = settings.MIN_SECRET_BYTES
+        game_server_token = settings.secret(
+            "GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN, min_bytes=minimum
+        )
+        jwt_secret = DEV_JWT_SECRET
+        if player_api:
+            jwt_secret = settings.secret("JWT_SECRET", DEV_JWT_SECRET, min_bytes=minimum)
+            settings.distinct_secrets(JWT_SECRET=jwt_secret, GAME_SERVER_TOKEN=game_server_token)
         return cls(
             environment=settings.environment(),
             redis_url=settings.redis_url("REDIS_URL", 0),
             event_stream_url=settings.redis_url("EVENT_STREAM_URL", 1),
-            jwt_secret=settings.secret("JWT_SECRET", DEV_JWT_SECRET),
-            game_server_token=settings.secret("GAME_SERVER_TOKEN", DEV_GAME_SERVER_TOKEN),
+            jwt_secret=jwt_secret,
+            game_server_token=game_server_token,
             products=parse_products(settings.env_json("GAME_SERVERS", DEFAULT_GAME_SERVERS)),
             cors_origins=settings.cors_origins(),
             open_games_default_count=settings.env_int("OPEN_GAMES_DEFAULT_COUNT", 10, minimum=1),

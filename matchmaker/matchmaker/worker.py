@@ -12,7 +12,7 @@ from matchmaker.services import build_services
 
 
 def build_workers() -> list[AsyncWorker]:
-    config = Config.from_env()
+    config = Config.from_env(player_api=False)
     services = build_services(config)
     curation = CurationWorker(
         services.repository,

@@ -54,3 +54,23 @@ def test_unsigned_token_is_refused():
     token = jwt.encode({"user_id": "u1", "username": "Ann"}, None, algorithm="none")
     with pytest.raises(AuthError):
         decode_player_token(token, SECRET)
+
+
+def test_usernames_from_tokens_are_cleaned_like_the_page_names():
+    token = jwt.encode({"user_id": "u1", "username": "  Ann\u202e\u200b  Lee ", "exp": EXP}, SECRET)
+    assert decode_player_token(token, SECRET).username == "Ann Lee"
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"user_id": "u1", "username": "x" * 5000}, "name"),
+        ({"user_id": "u1", "username": "\u202e\u200b"}, "name"),
+        ({"user_id": "u" * 200, "username": "Ann"}, "user_id"),
+        ({"user_id": "u\x1b1", "username": "Ann"}, "user_id"),
+    ],
+)
+def test_oversized_or_invisible_claims_are_refused(claims, message):
+    token = jwt.encode({**claims, "exp": EXP}, SECRET)
+    with pytest.raises(AuthError, match=message):
+        decode_player_token(token, SECRET)

@@ -15,6 +15,10 @@ VARIABLES = (
 )  # fmt: skip
 
 
+PROD_JWT = "production-jwt-secret-of-at-least-32-bytes"
+PROD_GS = "production-game-server-token-of-32-bytes-or-more"
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     for name in VARIABLES:
@@ -49,8 +53,8 @@ def test_varcade_redis_moves_both_databases(monkeypatch):
 @pytest.mark.parametrize("missing", ["JWT_SECRET", "GAME_SERVER_TOKEN"])
 def test_production_refuses_a_missing_secret(monkeypatch, missing):
     monkeypatch.setenv("VARCADE_ENV", "production")
-    monkeypatch.setenv("JWT_SECRET", "prod-jwt")
-    monkeypatch.setenv("GAME_SERVER_TOKEN", "prod-gs")
+    monkeypatch.setenv("JWT_SECRET", PROD_JWT)
+    monkeypatch.setenv("GAME_SERVER_TOKEN", PROD_GS)
     monkeypatch.delenv(missing)
     with pytest.raises(ConfigError, match=missing):
         Config.from_env()
@@ -62,8 +66,8 @@ def test_production_refuses_a_missing_secret(monkeypatch, missing):
 )
 def test_production_refuses_a_default_secret(monkeypatch, name, default):
     monkeypatch.setenv("VARCADE_ENV", "production")
-    monkeypatch.setenv("JWT_SECRET", "prod-jwt")
-    monkeypatch.setenv("GAME_SERVER_TOKEN", "prod-gs")
+    monkeypatch.setenv("JWT_SECRET", PROD_JWT)
+    monkeypatch.setenv("GAME_SERVER_TOKEN", PROD_GS)
     monkeypatch.setenv(name, default)
     with pytest.raises(ConfigError, match=name):
         Config.from_env()
@@ -71,10 +75,10 @@ def test_production_refuses_a_default_secret(monkeypatch, name, default):
 
 def test_production_with_real_secrets_starts(monkeypatch):
     monkeypatch.setenv("VARCADE_ENV", "production")
-    monkeypatch.setenv("JWT_SECRET", "prod-jwt")
-    monkeypatch.setenv("GAME_SERVER_TOKEN", "prod-gs")
+    monkeypatch.setenv("JWT_SECRET", PROD_JWT)
+    monkeypatch.setenv("GAME_SERVER_TOKEN", PROD_GS)
     config = Config.from_env()
-    assert (config.jwt_secret, config.game_server_token) == ("prod-jwt", "prod-gs")
+    assert (config.jwt_secret, config.game_server_token) == (PROD_JWT, PROD_GS)
 
 
 def test_game_servers_from_json(monkeypatch):
@@ -132,4 +136,24 @@ def test_order_wait_from_the_environment(monkeypatch):
     assert Config.from_env().order_wait_seconds == 2.5
     monkeypatch.setenv("ORDER_WAIT_SECONDS", "-1")
     with pytest.raises(ConfigError, match="ORDER_WAIT_SECONDS"):
+        Config.from_env()
+
+
+def test_production_refuses_short_or_shared_secrets(monkeypatch):
+    monkeypatch.setenv("VARCADE_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", "a")
+    monkeypatch.setenv("GAME_SERVER_TOKEN", PROD_GS)
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        Config.from_env()
+    monkeypatch.setenv("JWT_SECRET", PROD_GS)
+    with pytest.raises(ConfigError, match=r"JWT_SECRET.*GAME_SERVER_TOKEN|GAME_SERVER_TOKEN.*JWT"):
+        Config.from_env()
+
+
+def test_the_worker_needs_no_jwt_secret(monkeypatch):
+    monkeypatch.setenv("VARCADE_ENV", "production")
+    monkeypatch.setenv("GAME_SERVER_TOKEN", PROD_GS)
+    config = Config.from_env(player_api=False)
+    assert config.game_server_token == PROD_GS
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
         Config.from_env()

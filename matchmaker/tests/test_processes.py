@@ -127,8 +127,10 @@ def test_production_refuses_to_start_with_default_secrets(env):
 
 
 def test_worker_refuses_production_defaults_in_one_log_line(env):
+    # The worker uses GAME_SERVER_TOKEN (curation calls the game servers), not JWT_SECRET.
     prod = {**env, "VARCADE_ENV": "production", "METRICS_PORT": str(free_port())}
-    del prod["JWT_SECRET"]
+    prod.pop("JWT_SECRET", None)
+    prod.pop("GAME_SERVER_TOKEN", None)
     done = subprocess.run(
         [sys.executable, "-m", "matchmaker.worker"],
         env=prod,
@@ -139,7 +141,8 @@ def test_worker_refuses_production_defaults_in_one_log_line(env):
     )
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
-    assert "event=bad_configuration" in output and "JWT_SECRET" in output
+    assert "event=bad_configuration" in output and "GAME_SERVER_TOKEN" in output
+    assert "JWT_SECRET" not in output
     assert "Traceback" not in output
 
 

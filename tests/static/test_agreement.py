@@ -132,7 +132,10 @@ def test_every_variable_is_a_conventions_variable(compose, dockerfiles, conventi
     unknown = names - conventions.variables - COMPOSE_ONLY - RUNTIME
     assert not unknown, f"not in CONVENTIONS.md's environment table: {sorted(unknown)}"
     interpolated = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "docker-compose.yml").read_text()))
-    assert interpolated <= COMPOSE_ONLY
+    # compose reads .env for these: the replica counts, and the services' own variables passed on
+    # one by one (each service gets only the secrets it uses)
+    assert interpolated <= COMPOSE_ONLY | conventions.variables
+    assert interpolated - COMPOSE_ONLY <= names
     assert names >= COMPOSE_ONLY, ".env.example documents the replica settings"
 
 
@@ -161,10 +164,28 @@ def test_compose_redis_services_and_restart_policies(compose):
     for name, definition in app_services(compose).items():
         assert definition["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert definition["restart"] in ("unless-stopped", "always"), name
-        assert definition["env_file"] == ".env", name
+        assert "env_file" not in definition, f"{name}: env_file would hand it every secret"
         if definition["command"][-1].endswith(".worker"):
             assert re.fullmatch(r"\$\{[A-Z_]+_REPLICAS:-1\}", str(definition["deploy"]["replicas"]))
             assert "ports" not in definition, f"{name}: replicas cannot share a host port"
+
+
+# Each process gets only the secrets it uses (the game server reads JWT_SECRET in development only).
+SECRETS_BY_SERVICE = {
+    "matchmaker": {"JWT_SECRET", "GAME_SERVER_TOKEN"},
+    "matchmaker-worker": {"GAME_SERVER_TOKEN"},
+    "stats-tracker": set(),
+    "stats-worker": set(),
+    "game-rps": {"GAME_SERVER_TOKEN", "JWT_SECRET"},
+}
+
+
+def test_compose_gives_each_service_only_its_own_secrets(compose):
+    services = app_services(compose)
+    assert set(services) == set(SECRETS_BY_SERVICE)
+    for name, definition in services.items():
+        given = {k for k in definition["environment"] if "SECRET" in k or "TOKEN" in k}
+        assert given == SECRETS_BY_SERVICE[name], name
 
 
 def test_env_file_is_ignored_and_example_committed():
