@@ -22,10 +22,10 @@ class Sizes:
 
 
 FULL = Sizes(
-    examples=60,
-    stateful_examples=40,
+    examples=150,
+    stateful_examples=60,
     stateful_steps=6,
-    ws_games=40,
+    ws_games=120,
     ws_batches=6,
     ws_batch_frames=12,
     quiet_games=4,
