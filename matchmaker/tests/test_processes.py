@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from conftest import DATA_DB, GAME_SERVER_TOKEN, JWT_SECRET, STREAM_DB, auth
 from matchmaker.games import Game, Product
 from matchmaker.repository import GameRepository
 from varcade_workers.events import EventProducer
-from varcade_workers.testing import free_port
+from varcade_workers.testing import free_port, serving
 
 from varcade_workers import events
 
@@ -48,49 +47,15 @@ def env(redis_base, game_server, data_redis, stream_redis, tmp_path) -> dict[str
     }
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command,
-        cwd=SERVICE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return process.returncode
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> requests.Response:
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"process exited {process.returncode}: {process.stderr.read().decode()}")
-        try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {START_WAIT} s")
-
-
 @pytest.fixture
 def gunicorn(env) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"]
-    process = start(command, {**env, "PORT": str(port)})
     url = f"http://127.0.0.1:{port}"
-    wait_for(f"{url}/healthz", process)
-    yield url
-    stop(process)
+    with serving(
+        command, env={**env, "PORT": str(port)}, cwd=SERVICE_DIR, ready_url=f"{url}/healthz"
+    ):
+        yield url
 
 
 def test_gunicorn_serves_the_api(gunicorn, game_server):
@@ -116,14 +81,14 @@ def test_gunicorn_serves_the_api(gunicorn, game_server):
 def test_production_refuses_to_start_with_default_secrets(env):
     prod = {**env, "VARCADE_ENV": "production", "PORT": str(free_port())}
     del prod["JWT_SECRET"]
-    process = start([sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"], prod)
-    try:
-        process.wait(START_WAIT)
-    except subprocess.TimeoutExpired:
-        stop(process)
-        pytest.fail("gunicorn started in production without JWT_SECRET")
-    assert process.returncode != 0
-    assert "JWT_SECRET" in process.stderr.read().decode()
+    command = [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"]
+    with serving(command, env=prod, cwd=SERVICE_DIR) as server:
+        try:
+            server.process.wait(START_WAIT)
+        except subprocess.TimeoutExpired:
+            pytest.fail("gunicorn started in production without JWT_SECRET")
+        assert server.process.returncode != 0
+        assert "JWT_SECRET" in server.output()
 
 
 def test_worker_refuses_production_defaults_in_one_log_line(env):
@@ -156,15 +121,18 @@ def test_worker_process_applies_events_and_answers_healthz(env, data_redis, stre
         events.StateChange("exrps", "g1", new_state=events.CREATOR_JOINED)
     )
     worker_env = {**env, "METRICS_PORT": str(port)}
-    process = start([sys.executable, "-m", "matchmaker.worker"], worker_env)
-    try:
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", process).status_code == 200
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "matchmaker.worker"]
+    with serving(
+        command, env=worker_env, cwd=SERVICE_DIR, ready_url=f"{url}/healthz", start_wait=START_WAIT
+    ) as worker:
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
         deadline = time.monotonic() + START_WAIT
         while repo.get("exrps", "g1").state != events.CREATOR_JOINED:
             assert time.monotonic() < deadline, "the worker did not apply the event"
             time.sleep(0.05)
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        metrics = requests.get(f"{url}/metrics", timeout=5).text
         assert "varcade_worker_events_processed" in metrics
-    finally:
-        status = stop(process)
-    assert status == 0, process.stderr.read().decode()[-3000:]
+        status = worker.stop()
+        output = worker.output()
+    assert status == 0, output[-3000:]

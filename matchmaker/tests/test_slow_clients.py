@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import DATA_DB, GAME_SERVER_TOKEN, JWT_SECRET, STREAM_DB, auth
-from varcade_workers.testing import free_port
+from varcade_workers.testing import free_port, raw_request, serving, slow_clients
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 SLOW_CLIENTS = 8
@@ -48,46 +46,15 @@ def api(redis_base, game_server, data_redis, stream_redis, tmp_path) -> Iterator
         "GAME_SERVERS": json.dumps(servers),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"],
-        cwd=SERVICE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or its workers still booting
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stderr.read().decode() if process.poll() is not None else ""
-                pytest.fail(f"gunicorn did not start: {output}")
-            time.sleep(0.1)
+    command = [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"]
+    with serving(command, env=env, cwd=SERVICE_DIR, ready_url=f"http://127.0.0.1:{port}/healthz"):
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_healthz_and_the_lobby_answer_while_slow_clients_hold_connections(api, game_server):
     """With sync workers, two connections sending partial headers made /healthz time out; plain
     gthread (4 threads x 2 workers) still gave each such connection a thread until it finished."""
-    clients = []
-    try:
-        for _ in range(SLOW_CLIENTS):
-            client = socket.create_connection(("127.0.0.1", api), timeout=10)
-            client.sendall(PARTIAL_HEAD)
-            clients.append(client)
-        time.sleep(0.5)
+    with slow_clients(api, PARTIAL_HEAD, SLOW_CLIENTS) as clients:
         for attempt in range(10):
             for client in clients:
                 client.sendall(b"r")  # still sending, a byte at a time
@@ -99,9 +66,6 @@ def test_healthz_and_the_lobby_answer_while_slow_clients_hold_connections(api, g
         assert requests.post(url, headers=auth("host"), timeout=5).status_code == 200
         listed = requests.get(f"http://127.0.0.1:{api}/game_lobby/exrps/open_games", timeout=5)
         assert listed.status_code == 200
-    finally:
-        for client in clients:
-            client.close()
 
 
 def test_gunicorns_own_answers_are_json(api):
@@ -109,12 +73,7 @@ def test_gunicorns_own_answers_are_json(api):
         (414, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: mm\r\n\r\n"),
         (431, b"GET /healthz HTTP/1.1\r\nHost: mm\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"),
     ):
-        with socket.create_connection(("127.0.0.1", api), timeout=10) as sock:
-            sock.sendall(request)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        head, _, body = answer.partition(b"\r\n\r\n")
+        head, body = raw_request(api, request)
         assert head.startswith(b"HTTP/1.1 %d " % status), head
         assert b"Content-Type: application/json" in head
         assert json.loads(body)["message"]

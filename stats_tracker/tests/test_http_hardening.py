@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ import pytest
 import requests
 from stats_tracker.config import Config
 from varcade_workers.settings import ConfigError
-from varcade_workers.testing import free_port, redis_base_url
+from varcade_workers.testing import free_port, raw_request, redis_base_url, serving, slow_clients
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 PARTIAL_HEAD = b"GET /leaderboards/top_ten/exrps HTTP/1.1\r\nHost: st\r\nAccept: appl"
@@ -36,44 +34,13 @@ def api(data_redis, stream_redis, tmp_path) -> Iterator[int]:
         "EVENT_STREAM_URL": f"{redis_base_url()}/8",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "stats_tracker.app:create_app()"],
-        cwd=SERVICE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or its workers still booting
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stderr.read().decode() if process.poll() is not None else ""
-                pytest.fail(f"gunicorn did not start: {output}")
-            time.sleep(0.1)
+    command = [sys.executable, "-m", "gunicorn", "stats_tracker.app:create_app()"]
+    with serving(command, env=env, cwd=SERVICE_DIR, ready_url=f"http://127.0.0.1:{port}/healthz"):
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_the_api_answers_while_slow_clients_hold_connections(api):
-    clients = []
-    try:
-        for _ in range(8):
-            client = socket.create_connection(("127.0.0.1", api), timeout=10)
-            client.sendall(PARTIAL_HEAD)
-            clients.append(client)
-        time.sleep(0.5)
+    with slow_clients(api, PARTIAL_HEAD, 8):
         for attempt in range(5):
             started = time.monotonic()
             board = requests.get(f"http://127.0.0.1:{api}/leaderboards/top_ten/exrps", timeout=5)
@@ -81,18 +48,12 @@ def test_the_api_answers_while_slow_clients_hold_connections(api):
             health = requests.get(f"http://127.0.0.1:{api}/healthz", timeout=5)
             assert health.status_code == 200
             assert time.monotonic() - started < 2.0
-    finally:
-        for client in clients:
-            client.close()
 
 
 def test_a_too_long_request_line_is_a_json_414(api):
-    with socket.create_connection(("127.0.0.1", api), timeout=10) as sock:
-        sock.sendall(b"GET /stats/exrps/" + b"u" * 5000 + b" HTTP/1.1\r\nHost: st\r\n\r\n")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = raw_request(
+        api, b"GET /stats/exrps/" + b"u" * 5000 + b" HTTP/1.1\r\nHost: st\r\n\r\n"
+    )
     assert head.startswith(b"HTTP/1.1 414 ")
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["message"]

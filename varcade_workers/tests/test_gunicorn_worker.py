@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from varcade_workers.gunicorn_worker import MAX_HEAD_BYTES, json_error
-from varcade_workers.testing import free_port
+from varcade_workers.testing import free_port, serving, slow_clients
 
 APP = """
 import os
@@ -60,34 +59,15 @@ def gunicorn(tmp_path: Path, **env: str) -> Iterator[int]:
     settings = {"PORT": str(port), "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", **env}
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "BIND_"))}
     environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
+    with serving(
         [sys.executable, "-m", "gunicorn", "slowapp:create_app()"],
-        cwd=tmp_path,
         env={**environ, **settings},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or its workers still booting
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start: {(tmp_path / 'gunicorn.log').read_text()}")
-            time.sleep(0.1)
+        cwd=tmp_path,
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        start_wait=60,
+        stop_wait=30,
+    ):
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -119,38 +99,23 @@ def exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[
         return read_answer(sock)
 
 
-def slow_clients(port: int, count: int) -> list[socket.socket]:
-    clients = []
-    for _ in range(count):
-        client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(PARTIAL_HEAD)
-        clients.append(client)
-    return clients
-
-
 def test_healthz_answers_while_slow_clients_hold_partial_headers(tmp_path: Path) -> None:
     """Plain gthread gave each of these a thread that then waited for the rest of the head with
     no time limit: with eight of them, /healthz timed out."""
-    with gunicorn(tmp_path) as port:
-        clients = slow_clients(port, SLOW_CLIENTS)
-        try:
-            time.sleep(0.5)  # every slow client is accepted and has sent its part
-            for round_ in range(10):
-                for client in clients:  # a byte now and then: still "sending"
-                    client.sendall(b"x")
-                started = time.monotonic()
-                answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                elapsed = time.monotonic() - started
-                assert answer.json() == {"status": "ok"}, round_
-                assert elapsed < 2.0, f"/healthz took {elapsed:.2f} s with slow clients"
-            # The slow clients are still connected and can still finish their requests.
-            for client in clients:
-                client.sendall(b"1\r\n\r\n")
-                status, _, body = read_answer(client)
-                assert status == 200 and json.loads(body) == {"status": "ok"}
-        finally:
-            for client in clients:
-                client.close()
+    with gunicorn(tmp_path) as port, slow_clients(port, PARTIAL_HEAD, SLOW_CLIENTS) as clients:
+        for round_ in range(10):
+            for client in clients:  # a byte now and then: still "sending"
+                client.sendall(b"x")
+            started = time.monotonic()
+            answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            elapsed = time.monotonic() - started
+            assert answer.json() == {"status": "ok"}, round_
+            assert elapsed < 2.0, f"/healthz took {elapsed:.2f} s with slow clients"
+        # The slow clients are still connected and can still finish their requests.
+        for client in clients:
+            client.sendall(b"1\r\n\r\n")
+            status, _, body = read_answer(client)
+            assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
 def test_a_late_head_gets_a_json_408_and_the_connection_closes(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import requests
 from flask import Flask, abort, jsonify, request
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from varcade_workers.testing import free_port
+from varcade_workers.testing import free_port, serving
 from varcade_workers.web import OTHER_PRODUCT, init_flask_app
 
 ORIGIN = "http://127.0.0.1:8090"
@@ -275,36 +274,16 @@ def gunicorn_server(tmp_path: Path, redis_base: str) -> Iterator[tuple[str, Path
         "PROMETHEUS_MULTIPROC_DIR": str(prom),
         "TEST_REDIS": f"{redis_base}/3",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "gapp:create_app()"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"gunicorn did not start: {output}")
-            time.sleep(0.1)
+    with serving(
+        [sys.executable, "-m", "gunicorn", "gapp:create_app()"],
+        env=env,
+        cwd=tmp_path,
+        ready_url=f"{url}/healthz",
+        start_wait=60,
+        stop_wait=30,
+    ):
         yield url, prom
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_metrics_add_up_across_gunicorn_workers(gunicorn_server: tuple[str, Path]) -> None:

@@ -26,6 +26,17 @@ own databases, emptied before and after the test::
 or, the same in one line, ``data_redis = redis_db_fixture(DATA_DB)``.
 
 :func:`run_until_idle` drives a stream worker in the test's thread until the stream has nothing new.
+
+:func:`serving` starts a real server process (a service's start command) and waits until a URL
+answers, stopping it at exit with SIGTERM, then SIGKILL of its process group::
+
+    with serving([sys.executable, "-m", "gunicorn", "app:create_app()"], cwd=service_dir,
+                 env={**os.environ, "PORT": str(port)},
+                 ready_url=f"http://127.0.0.1:{port}/healthz") as server:
+        ...                         # server.process, server.output()
+
+:func:`slow_clients` holds connections that have sent only part of a request's head;
+:func:`raw_request` sends bytes as they are and answers the head and body that came back.
 """
 
 from __future__ import annotations
@@ -40,7 +51,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +64,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RedisServer",
+    "Serving",
     "find_redis_server",
     "free_port",
+    "raw_request",
     "redis_base_url",
     "redis_db",
     "redis_db_fixture",
     "run_until_idle",
+    "serving",
+    "slow_clients",
 ]
 
 _lock = threading.Lock()
@@ -143,6 +160,125 @@ def run_until_idle(worker: EventStreamWorker) -> int:
         total += handled
     worker.flush_acks()
     return total
+
+
+class Serving:
+    """A process started by :func:`serving`: ``process``, its combined stdout and stderr in a log
+    file (:meth:`output`), and :meth:`stop`."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: str, stop_wait: float) -> None:
+        self.process = process
+        self.log_path = log_path
+        self.stop_wait = stop_wait
+
+    def output(self) -> str:
+        """What the process wrote so far (stdout and stderr)."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            return log.read()
+
+    def answers(self, url: str) -> bool:
+        """Whether GET ``url`` answers with a 2xx status now."""
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return 200 <= int(response.status) < 300
+        except (urllib.error.URLError, OSError):  # not listening yet, or its workers booting
+            return False
+
+    def wait_for(self, url: str, timeout: float) -> None:
+        """Wait until GET ``url`` answers 2xx; AssertionError (with the output) if the process
+        exits first or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not self.answers(url):
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"process exited {self.process.returncode} before {url} answered: "
+                    f"{self.output()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer within {timeout} s: {self.output()}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        """SIGTERM, then after ``stop_wait`` seconds SIGKILL of the process group; the exit
+        status. Does nothing to a process that has already exited."""
+        process = self.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(self.stop_wait)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        return int(process.returncode)
+
+
+@contextlib.contextmanager
+def serving(
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    ready_url: str | None = None,
+    start_wait: float = 30.0,
+    stop_wait: float = 20.0,
+) -> Iterator[Serving]:
+    """Start ``command`` (in ``cwd`` with ``env``, in a process group of its own, stdout and
+    stderr to a temporary log file), wait until ``ready_url`` (if any) answers 2xx within
+    ``start_wait`` seconds, and stop it at exit (:meth:`Serving.stop`)."""
+    log_dir = tempfile.mkdtemp(prefix="varcade-serving-")
+    log_path = os.path.join(log_dir, "output.log")
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = Serving(process, log_path, stop_wait)
+        try:
+            if ready_url is not None:
+                server.wait_for(ready_url, start_wait)
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def slow_clients(
+    port: int, partial_head: bytes, count: int, settle: float = 0.5
+) -> Iterator[list[socket.socket]]:
+    """``count`` connections to 127.0.0.1:``port`` that have each sent ``partial_head`` (part of a
+    request's head) and nothing more, ``settle`` seconds after the last one (every one accepted);
+    closed at exit."""
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(partial_head)
+            clients.append(client)
+        time.sleep(settle)
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+def raw_request(port: int, request: bytes, timeout: float = 10) -> tuple[bytes, bytes]:
+    """Send ``request`` (raw bytes) on a new connection to 127.0.0.1:``port``, read until the
+    server closes it, and answer the answer's head and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
 
 
 class RedisServer:
