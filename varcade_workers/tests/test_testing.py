@@ -12,11 +12,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from varcade_workers.testing import (
     RedisServer,
+    check_openapi,
     find_redis_server,
     free_port,
     redis_base_url,
     redis_db,
     run_until_idle,
+    serving,
 )
 
 from varcade_workers import EventStreamWorker
@@ -165,3 +167,27 @@ def test_env_variable_wins(monkeypatch: pytest.MonkeyPatch) -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "redis://example.invalid:1"
+
+
+def test_serving_waits_for_the_url_and_stops_the_process(tmp_path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    url = f"http://127.0.0.1:{port}/"
+    with serving(command, cwd=tmp_path, ready_url=url) as server:
+        assert server.answers(url)
+    assert server.process.returncode is not None
+    with (
+        pytest.raises(AssertionError, match="exited 3"),
+        serving([sys.executable, "-c", "raise SystemExit(3)"], ready_url=url),
+    ):
+        pass
+
+
+def test_check_openapi_refuses_a_default_response() -> None:
+    ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    op = {"operationId": "get", "responses": {"200": ok}}
+    doc = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {"/": {"get": op}}}
+    check_openapi(doc)
+    op["responses"]["default"] = ok
+    with pytest.raises(AssertionError):
+        check_openapi(doc)

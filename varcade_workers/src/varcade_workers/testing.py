@@ -37,6 +37,9 @@ answers, stopping it at exit with SIGTERM, then SIGKILL of its process group::
 
 :func:`slow_clients` holds connections that have sent only part of a request's head;
 :func:`raw_request` sends bytes as they are and answers the head and body that came back.
+
+:func:`served_openapi`, :func:`check_openapi` and :func:`check_answer` are the checks every
+service's suite makes of its OpenAPI document (see :mod:`varcade_workers.openapi`).
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import redis
+
+from varcade_workers import openapi
 
 if TYPE_CHECKING:
     from varcade_workers.stream_worker import EventStreamWorker
@@ -65,6 +70,8 @@ if TYPE_CHECKING:
 __all__ = [
     "RedisServer",
     "Serving",
+    "check_answer",
+    "check_openapi",
     "find_redis_server",
     "free_port",
     "raw_request",
@@ -72,6 +79,7 @@ __all__ = [
     "redis_db",
     "redis_db_fixture",
     "run_until_idle",
+    "served_openapi",
     "serving",
     "slow_clients",
 ]
@@ -279,6 +287,42 @@ def raw_request(port: int, request: bytes, timeout: float = 10) -> tuple[bytes, 
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
     return head, body
+
+
+def served_openapi(client: Any) -> dict[str, Any]:
+    """The document a Flask test ``client`` gets at ``GET /openapi.json``, which must be a 200 JSON
+    answer."""
+    response = client.get("/openapi.json")
+    if response.status_code != 200 or response.mimetype != "application/json":
+        raise AssertionError(f"GET /openapi.json: {response.status_code} {response.mimetype}")
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def check_openapi(doc: Mapping[str, Any]) -> None:
+    """AssertionError unless ``doc`` is valid OpenAPI 3.1 (``openapi-spec-validator``, a test
+    dependency) and keeps the house rules (:func:`varcade_workers.openapi.problems`; no
+    ``default`` response anywhere)."""
+    from openapi_spec_validator import validate
+
+    validate(doc)
+    if not doc["openapi"].startswith("3.1."):
+        raise AssertionError(f"OpenAPI {doc['openapi']}, not 3.1")
+    found = openapi.problems(doc)
+    if found:
+        raise AssertionError(f"house rules broken: {found}")
+    for path, method in openapi.operations(doc):
+        if "default" in doc["paths"][path][method.lower()]["responses"]:
+            raise AssertionError(f"{method} {path} has a default response")
+
+
+def check_answer(doc: Mapping[str, Any], path: str, method: str, response: Any) -> None:
+    """AssertionError unless a Flask test ``response`` to ``method path`` (a path template)
+    conforms to ``doc`` (:func:`varcade_workers.openapi.conformance`)."""
+    body = response.get_json() if response.mimetype == "application/json" else response.text
+    found = openapi.conformance(doc, path, method, response.status_code, body, response.mimetype)
+    if found:
+        raise AssertionError(found)
 
 
 class RedisServer:
