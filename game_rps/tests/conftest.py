@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -26,6 +30,7 @@ SEATED = object()  # Harness.bot's default seat token: the one the control API g
 STREAM_DB = 9
 SERVICE_TOKEN = "test-service-token"
 T = TypeVar("T")
+GAME_RPS_DIR = Path(__file__).resolve().parent.parent
 
 
 def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
@@ -43,6 +48,39 @@ def stream_url() -> str:
 
 
 stream = redis_db_fixture(STREAM_DB)
+
+
+@contextlib.contextmanager
+def server_process(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`python -m game_rps.server` with exactly `env`, its stderr readable as text; killed at exit
+    if still running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "game_rps.server"],
+        cwd=GAME_RPS_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def listening_ports(proc: subprocess.Popen[str], lines: list[str]) -> dict[str, str]:
+    """Read the server's stderr into `lines` up to its "game server listening" line; the
+    control_port, ws_port and client_port it names (all three, or AssertionError)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        if "game server listening" in line:
+            break
+    ports = dict(re.findall(r"(control_port|ws_port|client_port)=(\d+)", lines[-1]))
+    assert len(ports) == 3, lines
+    return ports
 
 
 def raw_entries(client: redis.Redis, game_id: str) -> list[dict[str, str]]:

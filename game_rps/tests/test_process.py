@@ -4,20 +4,14 @@ ports in one process, a graceful stop on SIGTERM."""
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import aiohttp
 import redis
-from conftest import SERVICE_TOKEN, STREAM_DB, entries, run
+from conftest import SERVICE_TOKEN, STREAM_DB, entries, listening_ports, run, server_process
 from game_rps.bot import Bot
 from varcade_workers.testing import redis_base_url
-
-GAME_RPS_DIR = Path(__file__).resolve().parent.parent
 
 
 def test_server_process_serves_three_ports_and_stops_gracefully(stream: redis.Redis) -> None:
@@ -33,23 +27,9 @@ def test_server_process_serves_three_ports_and_stops_gracefully(stream: redis.Re
         "TICK_SECONDS": "0.05",
         "LOG_LEVEL": "INFO",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "game_rps.server"],
-        cwd=GAME_RPS_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     lines: list[str] = []
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "game server listening" in line:
-                break
-        ports = dict(re.findall(r"(control_port|ws_port|client_port)=(\d+)", lines[-1]))
-        assert len(ports) == 3, lines
+    with server_process(env) as proc:
+        ports = listening_ports(proc, lines)
         drain = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
         drain.start()
 
@@ -76,9 +56,5 @@ def test_server_process_serves_three_ports_and_stops_gracefully(stream: redis.Re
 
         assert run(body()) == (1001, "Server shutting down.")
         assert proc.wait(15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert entries(stream, "g-process")[-1]["type"] == "game_removed"
     assert any("game server stopped" in line for line in lines)

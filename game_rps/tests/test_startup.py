@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import STREAM_DB, run
+from conftest import STREAM_DB, listening_ports, run, server_process
 from game_rps.config import Config
 from test_hardening import JSON, Answer, exchange, game_server, request
 from varcade_workers.settings import ConfigError
 from varcade_workers.testing import redis_base_url
-
-GAME_RPS_DIR = Path(__file__).resolve().parent.parent
-
 
 # ------------------------------------------------------------------ 5. listening address
 
@@ -73,41 +66,23 @@ def test_production_service_token_must_be_32_bytes(clean_env: pytest.MonkeyPatch
     assert Config.from_env().game_server_token == "short"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_process(env: dict[str, str]) -> subprocess.Popen[str]:
+def server_env(env: dict[str, str]) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "GAME_SERVER_TOKEN")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "game_rps.server"],
-        cwd=GAME_RPS_DIR,
-        env={
-            **base,
-            "EVENT_STREAM_URL": f"{redis_base_url()}/{STREAM_DB}",
-            "CONTROL_PORT": "0",
-            "WS_PORT": "0",
-            "CLIENT_PORT": "0",
-            "LOG_LEVEL": "INFO",
-            "BIND_HOST": "127.0.0.1",
-            **env,
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return {
+        **base,
+        "EVENT_STREAM_URL": f"{redis_base_url()}/{STREAM_DB}",
+        "CONTROL_PORT": "0",
+        "WS_PORT": "0",
+        "CLIENT_PORT": "0",
+        "LOG_LEVEL": "INFO",
+        "BIND_HOST": "127.0.0.1",
+        **env,
+    }
 
 
 def refusal(env: dict[str, str]) -> tuple[int, list[str]]:
-    proc = start_process(env)
-    try:
+    with server_process(server_env(env)) as proc:
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return proc.returncode, err.splitlines()
 
 
@@ -152,16 +127,10 @@ def test_a_port_in_use_is_one_log_line_and_status_2(stream_url: str) -> None:
 
 
 def test_production_starts_without_jwt_secret(stream_url: str) -> None:
-    proc = start_process({"VARCADE_ENV": "production", "GAME_SERVER_TOKEN": LONG_TOKEN})
     lines: list[str] = []
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "game server listening" in line:
-                break
-        found = dict(re.findall(r"(control_port|ws_port|client_port)=(\d+)", lines[-1]))
-        assert len(found) == 3, lines
+    env = server_env({"VARCADE_ENV": "production", "GAME_SERVER_TOKEN": LONG_TOKEN})
+    with server_process(env) as proc:
+        found = listening_ports(proc, lines)
 
         async def dev_token() -> Answer:
             body = json.dumps({"username": "alice"}).encode()
@@ -173,7 +142,3 @@ def test_production_starts_without_jwt_secret(stream_url: str) -> None:
         assert (answer.status, answer.json) == (404, {"message": "Not found"})  # no dev tokens
         proc.terminate()
         assert proc.wait(15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
