@@ -19,6 +19,23 @@ from varcade_workers import DeadLetter, EventStreamWorker
 CHILD = Path(__file__).with_name("worker_child.py")
 
 
+def assert_one_line_refusal(code: str, args: list[str], env: dict[str, str], name: str) -> None:
+    """`python -c code *args` under `env` exits 2 with one `event=bad_configuration` line naming
+    the setting `name`, and no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "event=bad_configuration" in output and name in output
+    assert "Traceback" not in output
+
+
 def wait_until(
     condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
 ) -> None:

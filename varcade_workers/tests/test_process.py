@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -14,7 +12,15 @@ import fakeredis
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from stream_helpers import FakeClock, Recorder, add_events, running_child, stop_child, wait_until
+from stream_helpers import (
+    FakeClock,
+    Recorder,
+    add_events,
+    assert_one_line_refusal,
+    running_child,
+    stop_child,
+    wait_until,
+)
 from varcade_workers.process import LoopDurations, WorkerProcess, _metrics_port, serve
 from varcade_workers.settings import ConfigError
 from varcade_workers.testing import free_port
@@ -217,15 +223,4 @@ run_worker_process(build, service="badconf", metrics_port=0)
 
 def test_a_bad_variable_is_one_log_line_and_exit_2() -> None:
     env = {**os.environ, "STREAM_BATCH_SIZE": "lots", "LOG_LEVEL": "INFO"}
-    done = subprocess.run(
-        [sys.executable, "-c", BAD_CONFIG_MAIN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
-    assert "event=bad_configuration" in output and "STREAM_BATCH_SIZE" in output
-    assert "Traceback" not in output
+    assert_one_line_refusal(BAD_CONFIG_MAIN, [], env, "STREAM_BATCH_SIZE")
