@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,6 +179,28 @@ def services(config: Config, clock: Clock, data_redis: redis.Redis) -> Iterator[
     built = build_services(config, clock=clock)
     yield built
     built.redis.close()
+
+
+def process_env(redis_base: str, game_server: FakeGameServer, tmp_path: Path) -> dict[str, str]:
+    """The variables a real matchmaker process (gunicorn or the worker) gets in tests: the test
+    databases, secrets, the fake game server, a Prometheus multiprocess directory."""
+    servers = [
+        {
+            "product_id": "exrps",
+            "game_server_url": game_server.url,
+            "game_socket_url": "127.0.0.1:8085",
+            "settings": {"num_players": 2},
+        }
+    ]
+    return {
+        "VARCADE_ENV": "test",
+        "REDIS_URL": f"{redis_base}/{DATA_DB}",
+        "EVENT_STREAM_URL": f"{redis_base}/{STREAM_DB}",
+        "JWT_SECRET": JWT_SECRET,
+        "GAME_SERVER_TOKEN": GAME_SERVER_TOKEN,
+        "GAME_SERVERS": json.dumps(servers),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+    }
 
 
 def token_for(user_id: str, username: str | None = None) -> str:

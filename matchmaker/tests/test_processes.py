@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import DATA_DB, GAME_SERVER_TOKEN, JWT_SECRET, STREAM_DB, auth
+from conftest import auth, process_env
 from matchmaker.games import Game, Product
 from matchmaker.repository import GameRepository
 from varcade_workers.events import EventProducer
@@ -26,23 +25,9 @@ START_WAIT = 30.0  # seconds a process may take to answer (a loaded CI machine)
 
 @pytest.fixture
 def env(redis_base, game_server, data_redis, stream_redis, tmp_path) -> dict[str, str]:
-    servers = [
-        {
-            "product_id": "exrps",
-            "game_server_url": game_server.url,
-            "game_socket_url": "127.0.0.1:8085",
-            "settings": {"num_players": 2},
-        }
-    ]
     return {
         **os.environ,
-        "VARCADE_ENV": "test",
-        "REDIS_URL": f"{redis_base}/{DATA_DB}",
-        "EVENT_STREAM_URL": f"{redis_base}/{STREAM_DB}",
-        "JWT_SECRET": JWT_SECRET,
-        "GAME_SERVER_TOKEN": GAME_SERVER_TOKEN,
-        "GAME_SERVERS": json.dumps(servers),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        **process_env(redis_base, game_server, tmp_path),
         "WEB_CONCURRENCY": "2",
     }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import DATA_DB, GAME_SERVER_TOKEN, JWT_SECRET, STREAM_DB, auth
+from conftest import auth, process_env
 from varcade_workers.testing import free_port, raw_request, serving, slow_clients
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -25,27 +25,10 @@ PARTIAL_HEAD = b"POST /game_lobby/exrps/create_game HTTP/1.1\r\nHost: mm\r\nAuth
 @pytest.fixture
 def api(redis_base, game_server, data_redis, stream_redis, tmp_path) -> Iterator[int]:
     """gunicorn with the service's gunicorn.conf.py: 2 workers of 4 threads (the defaults)."""
-    servers = [
-        {
-            "product_id": "exrps",
-            "game_server_url": game_server.url,
-            "game_socket_url": "127.0.0.1:8085",
-            "settings": {"num_players": 2},
-        }
-    ]
     port = free_port()
     skip = ("GUNICORN_", "BIND_HOST", "WEB_CONCURRENCY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
-    env |= {
-        "VARCADE_ENV": "test",
-        "PORT": str(port),
-        "REDIS_URL": f"{redis_base}/{DATA_DB}",
-        "EVENT_STREAM_URL": f"{redis_base}/{STREAM_DB}",
-        "JWT_SECRET": JWT_SECRET,
-        "GAME_SERVER_TOKEN": GAME_SERVER_TOKEN,
-        "GAME_SERVERS": json.dumps(servers),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-    }
+    env |= {**process_env(redis_base, game_server, tmp_path), "PORT": str(port)}
     command = [sys.executable, "-m", "gunicorn", "matchmaker.app:create_app()"]
     with serving(command, env=env, cwd=SERVICE_DIR, ready_url=f"http://127.0.0.1:{port}/healthz"):
         yield port
