@@ -146,9 +146,7 @@ def test_matchmaker_crash_keeps_every_game_in_order(
     in_order = lobby_model.interleave(rng, scripts)
     repository = lobby_model.repository_for(data)
     product = Product("exrps", "http://127.0.0.1:9", "127.0.0.1:9", {"num_players": 2})
-    now = time.time()
-    initial = {s.game_id: lobby_model.initial_game(s, product, now) for s in scripts}
-    lobby_model.store_games(repository, initial.values())
+    initial = lobby_model.store_initial_games(repository, scripts, product, time.time())
     prefill = 4 * BATCH  # the crash comes in the 3rd batch of this backlog
     events.EventProducer(stream).publish_many(in_order[:prefill])
     env = service_env(redis_server, 0, 1)

@@ -14,19 +14,23 @@ secrets of the run, and TICK_SECONDS (short, so live games go fast).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from matchmaker.games import Game, Product
+from matchmaker.repository import GameRepository
 from varcade_workers.redis_clients import redis_client
 from varcade_workers.testing import free_port
 
+from tools.chaos import lobby_model
 from tools.chaos.fleet import Fleet, replica
 from tools.chaos.redis_node import PrivateRedis
 from tools.run.stack import Ports, StackConfig, stack_specs
@@ -72,6 +76,10 @@ class ChaosRun:
     def say(self, step: str, text: str) -> None:
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:6.1f}s] {step}: {text}", flush=True)
+
+    def sayer(self, step: str) -> Callable[[str], None]:
+        """`say` for one step: `sayer(step)(text)` is `say(step, text)`."""
+        return functools.partial(self.say, step)
 
     def step_rng(self, step: str) -> random.Random:
         """A random source of its own per step, so --steps does not change the other steps."""
@@ -152,6 +160,20 @@ class Arcade:
     @property
     def stats_data(self) -> redis.Redis:
         return self.client(self.config.stats_db)
+
+    def store_lobby_games(
+        self, scripts: Iterable[lobby_model.GameScript], now: float
+    ) -> tuple[GameRepository, dict[str, Game]]:
+        """The scripts' games stored in the matchmaker's repository as after the guest joined
+        (lobby_model.initial_game); answers the repository and those games by id."""
+        repository = lobby_model.repository_for(self.matchmaker_data)
+        product = Product(
+            lobby_model.PRODUCT_ID,
+            self.config.game_control_url,
+            self.config.game_socket_address,
+            {"num_players": 2},
+        )
+        return repository, lobby_model.store_initial_games(repository, scripts, product, now)
 
     def close(self) -> None:
         for client in self._clients.values():

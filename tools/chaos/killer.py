@@ -7,8 +7,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import redis
+
 from tools.chaos.fleet import Fleet
-from tools.chaos.groups import Takeover, TakeoverWatch
+from tools.chaos.groups import GroupProgress, Takeover, TakeoverWatch, wait_consumed
+from tools.chaos.report import StepResult, must_be, shown
+from tools.chaos.writer import PacedWriter
+from varcade_workers import events
 
 
 @dataclass
@@ -73,3 +78,56 @@ def takeover_figures(kills: Sequence[Kill]) -> tuple[int, float | None, int]:
     delays = [t.delay for t in holding if t.delay is not None]
     never = sum(1 for t in holding if t.delay is None)
     return len(holding), (max(delays) if delays else None), never
+
+
+@dataclass
+class KilledWhileWriting:
+    """What `kill_while_writing` did: the kills, the events written, and how the groups caught up
+    (`done`, `waited` seconds, their last progress)."""
+
+    kills: list[Kill]
+    written: int
+    done: bool
+    waited: float
+    states: list[GroupProgress]
+
+
+def kill_while_writing(
+    killer: Killer,
+    stream: redis.Redis,
+    stream_events: Sequence[events.Event],
+    duration: float,
+    groups: Sequence[str],
+    consume_timeout: float,
+    consumers: str = "the group",
+) -> KilledWhileWriting:
+    """Write `stream_events` over `duration` seconds (a PacedWriter with the killer's random
+    source) while `killer` runs, then wait (up to `consume_timeout` s) until `groups` (named
+    `consumers` in what is said) have consumed the stream."""
+    say = killer.say
+    writer = PacedWriter(stream, stream_events, duration, killer.rng).start()
+    killer.run()
+    writer.join()
+    if writer.error is not None:
+        raise writer.error
+    say(f"kills done; wrote {writer.written} events; waiting for {consumers} to consume them")
+    done, waited, states = wait_consumed(
+        stream,
+        groups,
+        timeout=consume_timeout,
+        on_wait=lambda s: say("waiting: " + "; ".join(p.describe() for p in s)),
+        check=killer.fleet.check_running,
+    )
+    return KilledWhileWriting(killer.kills, writer.written, done, waited, states)
+
+
+def add_takeover_figures(result: StepResult, kills: Sequence[Kill], waited: float) -> None:
+    """The rows every kill step ends with: kills that left entries pending, the worst takeover
+    delay, kills never taken over (a failure, shown only when there are any), the time to consume
+    after the kills."""
+    holding, worst, never = takeover_figures(kills)
+    result.add(shown("kills that left entries pending", str(holding)))
+    result.add(shown("worst takeover delay", "-" if worst is None else f"{worst:.1f}s"))
+    if never:
+        result.add(must_be("killed consumers never taken over", never))
+    result.add(shown("time to consume after the kills", f"{waited:.1f}s"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import aiohttp
 import redis
 from game_rps.bot import Bot, random_strategy
 from game_rps.page import mint_token
+from matchmaker.repository import GameRepository
 
 from tools.run.arcade_api import Arcade, Player
 from tools.run.scripted import Match, open_match, poll
@@ -30,6 +31,25 @@ def player(username: str, jwt_secret: str) -> Player:
     """A signed-in player, with a token minted as the page's /dev/token does (no server needed)."""
     minted = mint_token(username, jwt_secret)
     return Player(minted["user_id"], minted["username"], minted["token"])
+
+
+def numbered_players(jwt_secret: str) -> Callable[[], Player]:
+    """A new signed-in player at each call: chaos-1, chaos-2, ..."""
+    counter = iter(range(1, 1000))
+
+    def someone() -> Player:
+        return player(f"chaos-{next(counter)}", jwt_secret)
+
+    return someone
+
+
+def gone_from(repository: GameRepository, product_id: str = "exrps") -> Callable[[str], bool]:
+    """`gone(game_id)`: the game is no longer in the matchmaker's repository."""
+
+    def gone(game_id: str) -> bool:
+        return repository.get(product_id, game_id) is None
+
+    return gone
 
 
 def entry_kind(fields: Mapping[str, str]) -> str:

@@ -132,6 +132,15 @@ def store_games(repository: GameRepository, games: Iterable[Game]) -> int:
     return count
 
 
+def store_initial_games(
+    repository: GameRepository, scripts: Iterable[GameScript], product: Product, now: float
+) -> dict[str, Game]:
+    """Each script's `initial_game` stored in `repository`; answers them by game id."""
+    initial = {s.game_id: initial_game(s, product, now) for s in scripts}
+    store_games(repository, initial.values())
+    return initial
+
+
 # -- in-order application ------------------------------------------------------------------------
 
 

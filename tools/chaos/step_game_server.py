@@ -28,11 +28,12 @@ from matchmaker.repository import GameRepository
 from tools.chaos.context import ALL_PROCESSES, GAME_SERVER, Arcade, ChaosRun
 from tools.chaos.live_games import (
     LiveMatch,
+    gone_from,
     lost_events,
     never_picks,
+    numbered_players,
     observed_events,
     play_checked_match,
-    player,
     start_match,
     stream_kinds,
     wait_started,
@@ -61,8 +62,7 @@ def create_status(api: ArcadeApi, host: Player) -> tuple[int, str]:
 
 
 async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     config, fleet = arcade.config, arcade.fleet
     secret = config.extra_env["JWT_SECRET"]
@@ -70,13 +70,8 @@ async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
     repository = GameRepository(arcade.matchmaker_data)
     stream = arcade.stream
     timeout = MatchmakerConfig().game_server_timeout
-    counter = iter(range(1, 1000))
-
-    def someone() -> Player:
-        return player(f"chaos-{next(counter)}", secret)
-
-    def gone(game_id: str) -> bool:
-        return repository.get("exrps", game_id) is None
+    someone = numbered_players(secret)
+    gone = gone_from(repository)
 
     async with aiohttp.ClientSession() as session:
         # 1. SIGSTOP: the matchmaker must give up on the server within its timeout.

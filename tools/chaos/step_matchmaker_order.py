@@ -13,15 +13,13 @@ import time
 from pathlib import Path
 
 from matchmaker.events_worker import GROUP as MATCHMAKER_GROUP
-from matchmaker.games import Product
 
 from tools.chaos import lobby_model
 from tools.chaos.context import MATCHMAKER_WORKER, ChaosRun
-from tools.chaos.groups import TakeoverWatch, holds_entries, wait_consumed
-from tools.chaos.killer import Killer, takeover_figures
+from tools.chaos.groups import TakeoverWatch, holds_entries
+from tools.chaos.killer import Killer, add_takeover_figures, kill_while_writing, takeover_figures
 from tools.chaos.report import StepResult, must_be, shown
 from tools.chaos.stream_io import parse_stream
-from tools.chaos.writer import PacedWriter
 
 STEP = "1-matchmaker-order"
 TITLE = "matchmaker order under SIGKILL"
@@ -40,29 +38,17 @@ def run(ctx: ChaosRun) -> StepResult:
     result = StepResult(STEP, TITLE)
     rng = ctx.step_rng(STEP)
     options = ctx.options
-
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     scripts = [lobby_model.game_script(rng) for _ in range(options.games)]
     stream_events = lobby_model.interleave(rng, scripts)
     duration = max(15.0, options.kills * 1.2)
     say(f"{len(scripts)} games, {len(stream_events)} events to write over {duration:.0f}s")
     with ctx.arcade(STEP, [MATCHMAKER_WORKER]) as arcade:
-        repository = lobby_model.repository_for(arcade.matchmaker_data)
-        product = Product(
-            lobby_model.PRODUCT_ID,
-            arcade.config.game_control_url,
-            arcade.config.game_socket_address,
-            {"num_players": 2},
-        )
-        now = time.time()
-        initial = {s.game_id: lobby_model.initial_game(s, product, now) for s in scripts}
-        lobby_model.store_games(repository, initial.values())
+        repository, initial = arcade.store_lobby_games(scripts, time.time())
         say(f"stored {len(initial)} games (host and guest, state created)")
         stream = arcade.stream
         watch = TakeoverWatch(stream, MATCHMAKER_GROUP).start()
-        writer = PacedWriter(stream, stream_events, duration, rng).start()
         killer = Killer(
             arcade.fleet,
             [MATCHMAKER_WORKER],
@@ -72,18 +58,10 @@ def run(ctx: ChaosRun) -> StepResult:
             say,
             in_hand=lambda _name, pid: holds_entries(stream, MATCHMAKER_GROUP, pid),
         )
-        killer.run()
-        writer.join()
-        if writer.error is not None:
-            raise writer.error
-        say(f"kills done; wrote {writer.written} events; waiting for the group to consume them")
-        done, waited, states = wait_consumed(
-            stream,
-            [MATCHMAKER_GROUP],
-            timeout=CONSUME_TIMEOUT,
-            on_wait=lambda s: say("waiting: " + "; ".join(p.describe() for p in s)),
-            check=arcade.fleet.check_running,
+        caught_up = kill_while_writing(
+            killer, stream, stream_events, duration, [MATCHMAKER_GROUP], CONSUME_TIMEOUT
         )
+        done, waited, states = caught_up.done, caught_up.waited, caught_up.states
         say(f"group consumed the stream: {done} after {waited:.1f}s ({states[0].describe()})")
         time.sleep(watch.interval * 3)
         watch.stop()
@@ -91,7 +69,7 @@ def run(ctx: ChaosRun) -> StepResult:
         curated = count_curated(arcade.fleet.log_path(MATCHMAKER_WORKER))
     for game in wrong[:5]:
         say(f"wrong game {game.describe()}")
-    holding, worst, never = takeover_figures(killer.kills)
+    holding, worst, _never = takeover_figures(killer.kills)
     say(
         f"wrong games {len(wrong)}/{len(initial)}; kills leaving entries pending {holding}; "
         f"worst takeover delay {worst if worst is None else round(worst, 1)}s"
@@ -100,10 +78,6 @@ def run(ctx: ChaosRun) -> StepResult:
     result.add(must_be("entries left pending", states[0].pending))
     result.add(shown("games / events / kills", f"{len(initial)} / {len(stream_events)} / "
                      f"{len(killer.kills)}"))  # fmt: skip
-    result.add(shown("kills that left entries pending", str(holding)))
-    result.add(shown("worst takeover delay", "-" if worst is None else f"{worst:.1f}s"))
-    if never:
-        result.add(must_be("killed consumers never taken over", never))
-    result.add(shown("time to consume after the kills", f"{waited:.1f}s"))
+    add_takeover_figures(result, killer.kills, waited)
     result.add(shown("games curated during the step", str(curated)))
     return result

@@ -24,7 +24,6 @@ from typing import Any
 
 import redis
 from matchmaker.events_worker import GROUP as MATCHMAKER_GROUP
-from matchmaker.games import Product
 from stats_tracker.events_worker import GROUP as STATS_GROUP
 
 from tools.chaos import ROOT, lobby_model
@@ -143,8 +142,7 @@ def stats_of(data: redis.Redis, user: str) -> dict[str, int]:
 
 
 def check(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     rng = ctx.step_rng(STEP + ":lobby")
     scripts = [lobby_model.game_script(rng) for _ in range(LOBBY_GAMES)]
@@ -156,15 +154,7 @@ def check(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
         + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k not in ("valid", "lobby"))
         + ")"
     )
-    repository = lobby_model.repository_for(arcade.matchmaker_data)
-    product = Product(
-        lobby_model.PRODUCT_ID,
-        arcade.config.game_control_url,
-        arcade.config.game_socket_address,
-        {"num_players": 2},
-    )
-    initial = {s.game_id: lobby_model.initial_game(s, product, time.time()) for s in scripts}
-    lobby_model.store_games(repository, initial.values())
+    repository, initial = arcade.store_lobby_games(scripts, time.time())
     stream = arcade.stream
     raw = raw_client(stream)
     try:

@@ -27,11 +27,12 @@ from tools.chaos.context import ALL_PROCESSES, ELO_PRODUCT, STATS_PRODUCTS, Arca
 from tools.chaos.groups import wait_consumed
 from tools.chaos.live_games import (
     finish,
+    gone_from,
     lost_events,
     never_picks,
+    numbered_players,
     observed_events,
     play_checked_match,
-    player,
     start_match,
     stream_kinds,
     wait_started,
@@ -117,20 +118,14 @@ def creatable(api: ArcadeApi, host: Player) -> bool:
 
 
 async def scenario(ctx: ChaosRun, arcade: Arcade, result: StepResult) -> None:
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     config, fleet, node = arcade.config, arcade.fleet, arcade.node
     secret = config.extra_env["JWT_SECRET"]
     api = ArcadeApi(config.page_url, config.matchmaker_url, config.stats_url, timeout=10)
     repository = GameRepository(arcade.matchmaker_data)
-    counter = iter(range(1, 1000))
-
-    def someone() -> Player:
-        return player(f"chaos-{next(counter)}", secret)
-
-    def gone(game_id: str) -> bool:
-        return repository.get("exrps", game_id) is None
+    someone = numbered_players(secret)
+    gone = gone_from(repository)
 
     async with aiohttp.ClientSession() as session:
         for n in range(FINISHED_GAMES):

@@ -13,7 +13,6 @@ import random
 import time
 
 from matchmaker.events_worker import GROUP as MATCHMAKER_GROUP
-from matchmaker.games import Product
 from stats_tracker.events_worker import GROUP as STATS_GROUP
 
 from tools.chaos import lobby_model, stats_model
@@ -24,12 +23,11 @@ from tools.chaos.context import (
     STATS_WORKER,
     ChaosRun,
 )
-from tools.chaos.groups import TakeoverWatch, holds_entries, wait_consumed
-from tools.chaos.killer import Killer, takeover_figures
+from tools.chaos.groups import TakeoverWatch, holds_entries
+from tools.chaos.killer import Killer, add_takeover_figures, kill_while_writing
 from tools.chaos.report import StepResult, must_be, shown
 from tools.chaos.step_stats_once import PLAYERS_PER_PRODUCT, stats_figures
 from tools.chaos.stream_io import parse_stream
-from tools.chaos.writer import PacedWriter
 from varcade_workers import events
 
 STEP = "3-replicas"
@@ -58,9 +56,7 @@ def run(ctx: ChaosRun) -> StepResult:
     result = StepResult(STEP, TITLE)
     rng = ctx.step_rng(STEP)
     options = ctx.options
-
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     scripts = [lobby_model.game_script(rng) for _ in range(options.games)]
     lobby_events = lobby_model.interleave(rng, scripts)
@@ -77,16 +73,7 @@ def run(ctx: ChaosRun) -> StepResult:
     with ctx.arcade(STEP, [MATCHMAKER_WORKER, STATS_WORKER], replicas=replicas) as arcade:
         fleet = arcade.fleet
         stream = arcade.stream
-        repository = lobby_model.repository_for(arcade.matchmaker_data)
-        product = Product(
-            lobby_model.PRODUCT_ID,
-            arcade.config.game_control_url,
-            arcade.config.game_socket_address,
-            {"num_players": 2},
-        )
-        now = time.time()
-        initial = {s.game_id: lobby_model.initial_game(s, product, now) for s in scripts}
-        lobby_model.store_games(repository, initial.values())
+        repository, initial = arcade.store_lobby_games(scripts, time.time())
         group_of = {
             name: MATCHMAKER_GROUP if name.startswith(MATCHMAKER_WORKER) else STATS_GROUP
             for name in fleet.names
@@ -95,7 +82,6 @@ def run(ctx: ChaosRun) -> StepResult:
             group: TakeoverWatch(stream, group, sole_consumer=False).start()
             for group in (MATCHMAKER_GROUP, STATS_GROUP)
         }
-        writer = PacedWriter(stream, stream_events, duration, rng).start()
         killer = Killer(
             fleet,
             fleet.names,
@@ -105,18 +91,16 @@ def run(ctx: ChaosRun) -> StepResult:
             say,
             in_hand=lambda name, pid: holds_entries(stream, group_of[name], pid),
         )
-        killer.run()
-        writer.join()
-        if writer.error is not None:
-            raise writer.error
-        say(f"kills done; wrote {writer.written} events; waiting for both groups to consume them")
-        done, waited, states = wait_consumed(
+        caught_up = kill_while_writing(
+            killer,
             stream,
+            stream_events,
+            duration,
             [MATCHMAKER_GROUP, STATS_GROUP],
-            timeout=CONSUME_TIMEOUT,
-            on_wait=lambda s: say("waiting: " + "; ".join(p.describe() for p in s)),
-            check=fleet.check_running,
+            CONSUME_TIMEOUT,
+            consumers="both groups",
         )
+        done, waited, states = caught_up.done, caught_up.waited, caught_up.states
         say(f"consumed: {done} after {waited:.1f}s ({'; '.join(p.describe() for p in states)})")
         for watch in watches.values():
             watch.stop()
@@ -128,7 +112,6 @@ def run(ctx: ChaosRun) -> StepResult:
         say(f"wrong game {game.describe()}")
     for example in diff.examples:
         say(f"off: {example}")
-    holding, worst, never = takeover_figures(killer.kills)
     say(
         f"wrong games {len(wrong)}/{len(initial)}; lost {diff.lost}, double-counted "
         f"{diff.doubled}, largest Elo difference {diff.elo_max_diff:.2f}"
@@ -142,9 +125,5 @@ def run(ctx: ChaosRun) -> StepResult:
             f"{len(initial)} / {len(stream_events)} / {len(killer.kills)}",
         )
     )
-    result.add(shown("kills that left entries pending", str(holding)))
-    result.add(shown("worst takeover delay", "-" if worst is None else f"{worst:.1f}s"))
-    if never:
-        result.add(must_be("killed consumers never taken over", never))
-    result.add(shown("time to consume after the kills", f"{waited:.1f}s"))
+    add_takeover_figures(result, killer.kills, waited)
     return result

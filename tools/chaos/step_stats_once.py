@@ -12,11 +12,10 @@ from stats_tracker.events_worker import GROUP as STATS_GROUP
 
 from tools.chaos import stats_model
 from tools.chaos.context import ELO_PRODUCT, STATS_PRODUCTS, STATS_WORKER, ChaosRun
-from tools.chaos.groups import TakeoverWatch, holds_entries, wait_consumed
-from tools.chaos.killer import Killer, takeover_figures
+from tools.chaos.groups import TakeoverWatch, holds_entries
+from tools.chaos.killer import Killer, add_takeover_figures, kill_while_writing
 from tools.chaos.report import Figure, StepResult, must_be, shown
 from tools.chaos.stream_io import parse_stream
-from tools.chaos.writer import PacedWriter
 
 STEP = "2-stats-exactly-once"
 TITLE = "stats exactly-once and order under SIGKILL"
@@ -45,9 +44,7 @@ def run(ctx: ChaosRun) -> StepResult:
     result = StepResult(STEP, TITLE)
     rng = ctx.step_rng(STEP)
     options = ctx.options
-
-    def say(text: str) -> None:
-        ctx.say(STEP, text)
+    say = ctx.sayer(STEP)
 
     products = list(STATS_PRODUCTS)
     stream_events = stats_model.stats_stream(rng, options.events, products, PLAYERS_PER_PRODUCT)
@@ -59,7 +56,6 @@ def run(ctx: ChaosRun) -> StepResult:
     with ctx.arcade(STEP, [STATS_WORKER]) as arcade:
         stream = arcade.stream
         watch = TakeoverWatch(stream, STATS_GROUP).start()
-        writer = PacedWriter(stream, stream_events, duration, rng).start()
         killer = Killer(
             arcade.fleet,
             [STATS_WORKER],
@@ -69,25 +65,16 @@ def run(ctx: ChaosRun) -> StepResult:
             say,
             in_hand=lambda _name, pid: holds_entries(stream, STATS_GROUP, pid),
         )
-        killer.run()
-        writer.join()
-        if writer.error is not None:
-            raise writer.error
-        say(f"kills done; wrote {writer.written} events; waiting for the group to consume them")
-        done, waited, states = wait_consumed(
-            stream,
-            [STATS_GROUP],
-            timeout=CONSUME_TIMEOUT,
-            on_wait=lambda s: say("waiting: " + "; ".join(p.describe() for p in s)),
-            check=arcade.fleet.check_running,
+        caught_up = kill_while_writing(
+            killer, stream, stream_events, duration, [STATS_GROUP], CONSUME_TIMEOUT
         )
+        done, waited, states = caught_up.done, caught_up.waited, caught_up.states
         say(f"group consumed the stream: {done} after {waited:.1f}s ({states[0].describe()})")
         watch.stop()
         expected = stats_model.replay(parse_stream(stream), stats_model.products(STATS_PRODUCTS))
         diff = stats_model.compare(arcade.stats_data, expected, ELO_PRODUCT)
     for example in diff.examples:
         say(f"off: {example}")
-    holding, worst, never = takeover_figures(killer.kills)
     say(
         f"{expected.game_overs} game_over events; lost {diff.lost}, double-counted {diff.doubled}, "
         f"largest Elo difference {diff.elo_max_diff:.2f} ({diff.elo_worst or '-'})"
@@ -100,9 +87,5 @@ def run(ctx: ChaosRun) -> StepResult:
             f"{len(stream_events)} / {expected.game_overs} / {len(killer.kills)}",
         )
     )
-    result.add(shown("kills that left entries pending", str(holding)))
-    result.add(shown("worst takeover delay", "-" if worst is None else f"{worst:.1f}s"))
-    if never:
-        result.add(must_be("killed consumers never taken over", never))
-    result.add(shown("time to consume after the kills", f"{waited:.1f}s"))
+    add_takeover_figures(result, killer.kills, waited)
     return result
