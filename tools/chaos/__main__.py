@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from tools.chaos.context import ChaosRun, Options
 from tools.chaos.redis_node import FSYNC_POLICIES
-from tools.chaos.report import StepResult, summary_table
+from tools.chaos.report import StepResult, guarded, interrupt_on_sigterm, print_summary
 
 #: Step number -> (module, title).
 STEPS: dict[str, tuple[str, str]] = {
@@ -81,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ctx = ChaosRun(options, run_dir)
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt  # unwinds every step's `finally`: processes and Redis stopped
-
-    signal.signal(signal.SIGTERM, on_term)
+    interrupt_on_sigterm()
     print(f"chaos: run directory {run_dir} (service logs: <step>/logs/, Redis: <step>/redis/)")
     print(
         f"chaos: steps {','.join(args.steps)}; games {options.games}, events {options.events}, "
@@ -98,28 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number in args.steps:
             title = STEPS[number][1]
             ctx.say(f"step {number}", title)
-            try:
-                result = step_runner(number)(ctx)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                traceback.print_exc()
-                result = StepResult(f"{number}", title, error=f"{type(exc).__name__}: {exc}")
+            result = guarded(f"{number}", title, lambda n=number: step_runner(n)(ctx))
             results.append(result)
             verdict = "FAILED" if result.failed else "passed"
             ctx.say(f"step {number}", f"{verdict}")
     except KeyboardInterrupt:
         print("chaos: interrupted", file=sys.stderr)
         return 130
-    print()
-    print(f"chaos: summary ({time.monotonic() - started:.0f}s, run directory {run_dir})")
-    print(summary_table(results))
-    failed = [r.step for r in results if r.failed]
-    if failed:
-        print(f"\nchaos: FAILED: {', '.join(failed)}")
-        return 1
-    print("\nchaos: every checked figure is as it must be")
-    return 0
+    return print_summary("chaos", results, started, run_dir)
 
 
 if __name__ == "__main__":

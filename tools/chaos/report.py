@@ -1,9 +1,16 @@
-"""Figures of a chaos run: each step's, checked or only shown, and the summary table."""
+"""Figures of a chaos run: each step's, checked or only shown, and the summary table; what the
+chaos and fuzz commands share around them (a step whose error is a failed figure, the closing
+summary and exit status, SIGTERM as an interrupt)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import signal
+import time
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 
 
 @dataclass(frozen=True)
@@ -70,3 +77,36 @@ def summary_table(results: Sequence[StepResult]) -> str:
 
     rule = "-+-".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def guarded(step: str, title: str, body: Callable[[], StepResult]) -> StepResult:
+    """`body()`; an exception (its traceback printed) becomes the step's error (a failure)."""
+    try:
+        return body()
+    except Exception as exc:
+        traceback.print_exc()
+        return StepResult(step, title, error=f"{type(exc).__name__}: {exc}")
+
+
+def print_summary(tool: str, results: Sequence[StepResult], started: float, run_dir: Path) -> int:
+    """Print the summary table of `tool`'s run (started at time.monotonic() `started`) and the
+    verdict; answers the exit status: 1 when a figure failed, else 0."""
+    print()
+    print(f"{tool}: summary ({time.monotonic() - started:.0f}s, run directory {run_dir})")
+    print(summary_table(results))
+    failed = [r.step for r in results if r.failed]
+    if failed:
+        print(f"\n{tool}: FAILED: {', '.join(failed)}")
+        return 1
+    print(f"\n{tool}: every checked figure is as it must be")
+    return 0
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt, which unwinds every `with` and `finally`: processes and
+    Redis stopped."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)

@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 import requests
 
 from tools.chaos.context import ChaosRun, Options
-from tools.chaos.report import StepResult, must, must_be, shown, summary_table
+from tools.chaos.report import (
+    StepResult,
+    guarded,
+    interrupt_on_sigterm,
+    must,
+    must_be,
+    print_summary,
+    shown,
+)
 from tools.fuzz.http import Api, ApiReport, fuzz_api
 from tools.fuzz.sizes import SIZES, Sizes
 from tools.fuzz.stack import FuzzStack
@@ -230,13 +235,7 @@ def run(
         from tools.chaos import step_poison
 
         ctx = ChaosRun(Options(seed=args.seed), run_dir / "chaos")
-        try:
-            results.append(step_poison.run(ctx))
-        except Exception as exc:
-            traceback.print_exc()
-            results.append(
-                StepResult("6-poison", step_poison.TITLE, error=f"{type(exc).__name__}: {exc}")
-            )
+        results.append(guarded("6-poison", step_poison.TITLE, lambda: step_poison.run(ctx)))
     return results
 
 
@@ -250,25 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {text}", flush=True)
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt  # unwinds the stack's `with`: processes and Redis stopped
-
-    signal.signal(signal.SIGTERM, on_term)
+    interrupt_on_sigterm()
     print(f"fuzz: run directory {run_dir}; size {args.size} ({sizes}); seed {args.seed}")
     try:
         results = run(args, sizes, run_dir, say)
     except KeyboardInterrupt:
         print("fuzz: interrupted", file=sys.stderr)
         return 130
-    print()
-    print(f"fuzz: summary ({time.monotonic() - started:.0f}s, run directory {run_dir})")
-    print(summary_table(results))
-    failed = [r.step for r in results if r.failed]
-    if failed:
-        print(f"\nfuzz: FAILED: {', '.join(failed)}")
-        return 1
-    print("\nfuzz: every checked figure is as it must be")
-    return 0
+    return print_summary("fuzz", results, started, run_dir)
 
 
 if __name__ == "__main__":
