@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from game_rps.engine import REFUSED_REASON
@@ -49,6 +49,7 @@ MAX_FRAME = 4096  # WS_MAX_MESSAGE_BYTES (kept at its default for the run)
 MALFORMED, INVALID = 4400, 4401
 PROBE = "}"
 Message = dict[str, Any]
+_T = TypeVar("_T")
 Expected = tuple[str, Any]  # ("error", code) or ("fighter", character id)
 ENDINGS = ("oversize_text", "oversize_binary", "not_utf8", "flood", "leave")
 ROUND_TRIP_GOAL_MS = 50.0
@@ -260,26 +261,30 @@ class Seat:
         self, predicate: Callable[[Message], bool], start: int, timeout: float
     ) -> int:
         """The index of the first message from `start` matching `predicate` (waiting)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def first() -> int | None:
             for index in range(start, len(self.messages)):
                 if predicate(self.messages[index]):
                     return index
-            if self.closed.is_set():
-                raise ConnectionError(f"closed ({self.close_code} {self.close_reason!r})")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer")
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            return None
+
+        return await self._wait_until(first, timeout)
 
     async def wait_count(
         self, predicate: Callable[[Message], bool], start: int, count: int, timeout: float
     ) -> None:
         """Wait until `count` messages from `start` match `predicate`."""
+
+        def enough() -> bool | None:
+            return sum(1 for m in self.messages[start:] if predicate(m)) >= count or None
+
+        await self._wait_until(enough, timeout)
+
+    async def _wait_until(self, found: Callable[[], _T | None], timeout: float) -> _T:
+        """`found()` once it is not None, checked at each new message; ConnectionError if the
+        socket closes first, TimeoutError after `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while sum(1 for m in self.messages[start:] if predicate(m)) < count:
+        while (result := found()) is None:
             if self.closed.is_set():
                 raise ConnectionError(f"closed ({self.close_code} {self.close_reason!r})")
             left = deadline - time.monotonic()
@@ -288,6 +293,7 @@ class Seat:
             self._changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
+        return result
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         await asyncio.wait_for(self.closed.wait(), timeout)
