@@ -4,18 +4,15 @@ otherwise outside production, so a developer's worker is not reachable from the 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from stream_helpers import assert_one_line_refusal
 from varcade_workers.process import WorkerProcess
-from varcade_workers.testing import free_port
+from varcade_workers.testing import Serving, free_port, serving
 
 from varcade_workers import AsyncWorker
 
@@ -54,26 +51,17 @@ def connects(host: str, port: int) -> bool:
 
 
 @contextmanager
-def child(port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def child(port: int, **env: str) -> Iterator[Serving]:
+    """The worker process, ready when its /livez answers on 127.0.0.1 (every test binds there or
+    on all interfaces); stopped with SIGTERM, then SIGKILL (its output kept in a log file, never a
+    pipe nobody drains)."""
     base = {k: v for k, v in os.environ.items() if k not in ("VARCADE_ENV", "METRICS_HOST")}
-    process = subprocess.Popen(
+    with serving(
         [sys.executable, "-c", CHILD, str(port)],
         env={**base, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not connects("127.0.0.1", port) and not connects("::1", port):
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the worker's metrics server did not start"
-            time.sleep(0.05)
+        ready_url=f"http://127.0.0.1:{port}/livez",
+    ) as process:
         yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-        if process.stderr:
-            process.stderr.close()
 
 
 def test_worker_process_listens_on_loopback_by_default() -> None:
