@@ -224,3 +224,23 @@ run_worker_process(build, service="badconf", metrics_port=0)
 def test_a_bad_variable_is_one_log_line_and_exit_2() -> None:
     env = {**os.environ, "STREAM_BATCH_SIZE": "lots", "LOG_LEVEL": "INFO"}
     assert_one_line_refusal(BAD_CONFIG_MAIN, [], env, "STREAM_BATCH_SIZE")
+
+
+def test_signal_stop_is_set_from_a_signal_handler_during_wait() -> None:
+    """run_worker_process's stop flag: set by SIGTERM's handler while the main thread waits. (A
+    threading.Event set there can deadlock on the lock its own wait() holds: a worker that ignored
+    SIGTERM on a loaded CI machine.)"""
+    import signal as signals
+
+    from varcade_workers.process import SignalStop
+
+    stop = SignalStop()
+    previous = signals.signal(signals.SIGALRM, lambda *_: stop.set())
+    try:
+        signals.setitimer(signals.ITIMER_REAL, 0.2)
+        assert stop.wait(5.0) is True
+        assert stop.is_set()
+    finally:
+        signals.setitimer(signals.ITIMER_REAL, 0)
+        signals.signal(signals.SIGALRM, previous)
+    assert SignalStop().wait(0.05) is False

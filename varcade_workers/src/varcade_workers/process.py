@@ -44,7 +44,53 @@ from varcade_workers.worker_manager import AsyncWorker, WorkerManager
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopDurations", "ReportsHealth", "WorkerProcess", "run_worker_process", "serve"]
+__all__ = [
+    "LoopDurations",
+    "ReportsHealth",
+    "SignalStop",
+    "StopFlag",
+    "WorkerProcess",
+    "run_worker_process",
+    "serve",
+]
+
+
+class StopFlag(Protocol):
+    """What the loop needs of its stop signal: a `threading.Event` or a :class:`SignalStop`."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class SignalStop:
+    """A stop flag that a signal handler may set.
+
+    A `threading.Event` must not be set from a signal handler: the handler runs in the main thread,
+    and if that thread was inside `Event.wait()` holding the event's (non-reentrant) lock, `set()`
+    waits for that lock forever (a worker that ignores SIGTERM). Assigning an attribute takes no
+    lock; `wait()` sleeps in short steps and looks at it.
+    """
+
+    _STEP_S = 0.05
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.requested:
+            left = self._STEP_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, self._STEP_S))
+        return True
 
 
 @runtime_checkable
@@ -249,7 +295,7 @@ class WorkerProcess:
         waits = [w.seconds_until_due() for w in self._periodic]
         return min([_MAX_IDLE_WAIT_S, *waits])
 
-    def loop(self, stop: threading.Event) -> None:
+    def loop(self, stop: StopFlag) -> None:
         """Turn until `stop` is set; the turn in progress always completes."""
         logger.info(
             "event=worker_loop_started service=%s workers=%s",
@@ -280,7 +326,7 @@ class WorkerProcess:
 
 def serve(
     workers: Iterable[AsyncWorker] | WorkerManager,
-    stop: threading.Event,
+    stop: StopFlag,
     *,
     service: str,
     metrics_port: int = 0,
@@ -337,7 +383,7 @@ def run_worker_process(
         logger.error("event=bad_configuration service=%s error=%r", service, str(exc))
         logging.shutdown()
         sys.exit(2)
-    stop = threading.Event()
+    stop = SignalStop()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():  # a second signal: the operator insists
