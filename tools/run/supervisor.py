@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from varcade_workers.process import SignalStop
+
 _COLORS = ("36", "33", "32", "35", "34", "91", "92", "93")
 _PR_SET_PDEATHSIG = 1
 
@@ -112,7 +114,7 @@ class Supervisor:
         self._pumps: list[threading.Thread] = []
         self._write_lock = threading.Lock()
         self._width = max((len(s.name) for s in self.specs), default=0)
-        self._stopping = threading.Event()
+        self._stopping = SignalStop()  # set from a signal handler: no lock (see SignalStop)
 
     # -- logs
     def log(self, name: str, line: str) -> None:
@@ -185,7 +187,7 @@ class Supervisor:
         return None
 
     def request_stop(self) -> None:
-        """Make wait() return (safe to call from a signal handler)."""
+        """Make wait() return (safe to call from a signal handler: SignalStop takes no lock)."""
         self._stopping.set()
 
     def stop(self) -> None:
