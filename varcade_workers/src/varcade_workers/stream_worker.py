@@ -123,11 +123,9 @@ def _clients(redis_or_url: redis.Redis | str, block_ms: int) -> tuple[redis.Redi
     return redis_or_url, raw
 
 
-def _decode(entry_id: bytes | str, fields: _RawFields | None) -> tuple[str, dict[str, str] | None]:
-    """(id, text fields); raises UnicodeDecodeError for an entry that is not UTF-8 text."""
-    if fields is None:
-        return _text(entry_id), None
-    return _text(entry_id), {k.decode(): v.decode() for k, v in fields.items()}
+def _decode(fields: _RawFields) -> dict[str, str]:
+    """An entry's fields as text; raises UnicodeDecodeError for an entry that is not UTF-8."""
+    return {k.decode(): v.decode() for k, v in fields.items()}
 
 
 class EventStreamWorker(AsyncWorker):
@@ -453,12 +451,11 @@ class EventStreamWorker(AsyncWorker):
                 self._to_ack.append(entry_id)
                 continue
             try:
-                _, fields = _decode(raw_id, raw_fields)
+                fields = _decode(raw_fields)
             except UnicodeDecodeError as exc:
                 count = (deliveries or {}).get(entry_id, 1)
                 poison.append((entry_id, raw_fields, count, f"undecodable entry: {exc}"))
                 continue
-            assert fields is not None
             batch.append((entry_id, fields))
         return batch, poison
 
